@@ -1,0 +1,42 @@
+"""Run the app-database migrations (Alembic) from Python or the CLI (`phronesis migrate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from phronesis_dagster.resources.app_db import default_database_url, normalize_url
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser interpolation would choke on a '%' in a URL-encoded password.
+    cfg.set_main_option(
+        "sqlalchemy.url", normalize_url(url or default_database_url()).replace("%", "%%")
+    )
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    """Bring the app database at `url` up to `revision` (default: the newest)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str | None = None, revision: str = "base") -> None:
+    """Take the app database at `url` down to `revision` (default: empty)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+def current(url: str | None = None) -> str | None:
+    """The revision the app database is at, or None before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
+    from phronesis_dagster.resources.app_db import engine_for
+
+    with engine_for(url or default_database_url()).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

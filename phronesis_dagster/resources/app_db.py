@@ -1,0 +1,103 @@
+"""The app database resource: the web app's PostgreSQL in production, a SQLite file on a laptop."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+from pydantic import Field
+
+DATABASE_URL_ENV = "PHRONESIS_DATABASE_URL"
+DATA_DIR_ENV = "PHRONESIS_DATA_DIR"
+
+
+def local_data_dir() -> Path:
+    """Folder for the embedded default's files (SQLite app DB, rate-limit buckets, Dagster home)."""
+    path = Path(os.environ.get(DATA_DIR_ENV, Path.cwd() / ".data")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_database_url() -> str:
+    """`PHRONESIS_DATABASE_URL` when set, else a SQLite file under the local data folder."""
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{local_data_dir() / 'phronesis.db'}"
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for ``postgresql://`` URLs (SQLAlchemy would otherwise pick psycopg2)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+@lru_cache(maxsize=16)
+def engine_for(url: str) -> sa.Engine:
+    """One pooled engine per URL per process. A pool is a per-process cache of connections, not
+    state that must survive the process, so caching it here is safe across Dagster runs."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+            # WAL lets the sensor read while a run writes; the busy timeout makes concurrent
+            # writers from several run processes wait instead of failing.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class AppDatabase(dg.ConfigurableResource):
+    """The Phronesis app database (tenants, users, prospects, activity_log, usage and enrichment
+    tables).
+
+    PostgreSQL in production; a SQLite file under `.data/` on a laptop. The pipeline connects with
+    a role that may read every tenant (a role with BYPASSRLS, or the table owner): row-level
+    security isolates the web app's tenants from each other, not the pipeline from the data.
+    """
+
+    url: str = Field(
+        default_factory=default_database_url,
+        description=f"SQLAlchemy URL of the app database. Defaults to ${DATABASE_URL_ENV}, "
+        "else a SQLite file under the local data folder.",
+    )
+
+    @property
+    def engine(self) -> sa.Engine:
+        return engine_for(self.url)
+
+    @property
+    def dialect(self) -> str:
+        """`postgresql` or `sqlite`."""
+        return self.engine.dialect.name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A connection inside one transaction: committed on success, rolled back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def display_url(self) -> str:
+        """The URL with any password hidden, for logs and metadata."""
+        return sa.make_url(normalize_url(self.url)).render_as_string(hide_password=True)

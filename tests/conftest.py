@@ -1,0 +1,67 @@
+"""Shared fixtures: a fresh, migrated app database per test (SQLite file or a new PostgreSQL
+database that is dropped afterwards), so tests never share state."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from phronesis_dagster.db import migrate
+from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+
+pytest_plugins = ["tests.emulator_fixture"]
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PHRONESIS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _admin_engine() -> sa.Engine:
+    return sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    """A migrated SQLite app database in the test's own folder."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        engine_for(url).dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(empty_postgres_url: str) -> str:
+    """A migrated PostgreSQL app database of the test's own."""
+    migrate.upgrade(empty_postgres_url)
+    return empty_postgres_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on SQLite (the embedded default) and once on the real PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def app_db(db_url: str) -> AppDatabase:
+    return AppDatabase(url=db_url)
