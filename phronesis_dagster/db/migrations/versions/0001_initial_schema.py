@@ -494,7 +494,10 @@ def _tenant_predicate(column: str) -> str:
 
 
 def _enable_row_level_security() -> None:
-    policies = [("tenants", "id")] + [(table, "tenant_id") for table in TENANT_TABLES]
+    # The DEFAULT partition gets its own policy: a role granted on it directly would otherwise
+    # read every tenant's rows (policies on the parent only apply to queries through the parent).
+    policies = [("tenants", "id"), ("activity_log_default", "tenant_id")]
+    policies += [(table, "tenant_id") for table in TENANT_TABLES]
     for table, column in policies:
         predicate = _tenant_predicate(column)
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")

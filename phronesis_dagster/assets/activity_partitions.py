@@ -1,0 +1,171 @@
+"""Monthly partitions of `activity_log` on PostgreSQL, created ahead by the pipeline.
+
+`activity_log` is `PARTITION BY RANGE (created_at)` with a DEFAULT partition, so an insert for a
+month without a partition is never lost: it lands in `activity_log_default`. This asset keeps the
+current month and the next `months_ahead` months ready, and gives every month that has rows
+parked in the DEFAULT partition (up to that horizon) its own partition, moving those rows into
+it. It is idempotent: existing partitions are left alone.
+"""
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import sqlalchemy as sa
+from pydantic import Field
+
+from phronesis_dagster.assets.usage import USAGE_GROUP, activity_log, load_sql
+from phronesis_dagster.resources.app_db import AppDatabase
+
+DEFAULT_MONTHS_AHEAD = 3
+DEFAULT_PARTITION = "activity_log_default"
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_months(month: date, n: int) -> date:
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def partition_name(month: date) -> str:
+    """`activity_log_y2025m03` for March 2025."""
+    return f"activity_log_y{month.year:04d}m{month.month:02d}"
+
+
+@dataclass(frozen=True)
+class PartitionMaintenance:
+    """What one maintenance pass did."""
+
+    created: list[str] = field(default_factory=list)
+    rescued_rows: int = 0
+    left_in_default: int = 0
+    partitions: list[str] = field(default_factory=list)
+
+
+def _statements(sql: str) -> list[str]:
+    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+
+
+def ensure_activity_log_partitions(
+    conn: sa.Connection, *, today: date, months_ahead: int = DEFAULT_MONTHS_AHEAD
+) -> PartitionMaintenance:
+    """Create the monthly partitions of `activity_log` from `today`'s month to `months_ahead`
+    months later, plus any earlier month with rows in the DEFAULT partition, moving those rows.
+
+    PostgreSQL only; runs in the caller's transaction (all or nothing).
+    """
+    if conn.dialect.name != "postgresql":
+        raise ValueError("activity_log is only partitioned on PostgreSQL")
+    if months_ahead < 0:
+        raise ValueError(f"months_ahead must be >= 0, got {months_ahead}")
+    # One maintainer at a time; a second run waits, then finds the partitions already there.
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('activity_log_partitions'))"))
+    existing = set(conn.execute(sa.text(load_sql("activity_log_partitions_list"))).scalars())
+    first = month_start(today)
+    horizon = add_months(first, months_ahead)
+    wanted = {add_months(first, i) for i in range(months_ahead + 1)}
+    parked = conn.execute(sa.text(load_sql("activity_log_default_months"))).all()
+    # Rows beyond the horizon stay parked (likely a bad clock) and the check warns about them.
+    wanted |= {row.month for row in parked if row.month <= horizon}
+
+    created: list[str] = []
+    rescued = 0
+    for month in sorted(wanted):
+        name = partition_name(month)
+        if name in existing:
+            continue
+        bounds = {
+            "name": name,
+            "start": f"{month.isoformat()} 00:00:00+00",
+            "end": f"{add_months(month, 1).isoformat()} 00:00:00+00",
+        }
+        for statement in _statements(load_sql("activity_log_create_partition").format(**bounds)):
+            result = conn.exec_driver_sql(statement)
+            if statement.startswith("WITH moved"):
+                rescued += max(result.rowcount, 0)
+        for statement in _statements(load_sql("activity_log_partition_rls").format(name=name)):
+            conn.exec_driver_sql(statement)
+        created.append(name)
+    left = conn.execute(sa.text(load_sql("activity_log_default_count"))).scalar_one()
+    return PartitionMaintenance(
+        created=created,
+        rescued_rows=rescued,
+        left_in_default=int(left),
+        partitions=sorted(existing | set(created)),
+    )
+
+
+class ActivityLogPartitionsConfig(dg.Config):
+    months_ahead: int = Field(
+        default=DEFAULT_MONTHS_AHEAD,
+        ge=0,
+        le=36,
+        description="How many months after the current UTC month get a partition ahead of time.",
+    )
+
+
+@dg.asset(
+    deps=[activity_log],
+    group_name=USAGE_GROUP,
+    kinds={"postgres"},
+    tags={"domain": "usage"},
+)
+def activity_log_partitions(
+    context: dg.AssetExecutionContext,
+    config: ActivityLogPartitionsConfig,
+    app_db: AppDatabase,
+) -> dg.MaterializeResult:
+    """Monthly partitions of `activity_log`, created ahead of time (PostgreSQL).
+
+    Keeps the current UTC month and the next `months_ahead` months partitioned, and moves rows
+    that landed in `activity_log_default` into their month's new partition in the same
+    transaction. Safe to re-run. On SQLite `activity_log` is a plain table and this is a no-op.
+    """
+    if not app_db.is_postgres:
+        context.log.info("SQLite has no table partitioning: nothing to do")
+        return dg.MaterializeResult(
+            metadata={
+                "skipped": dg.MetadataValue.text(
+                    "No-op on SQLite: activity_log is a plain table there (no partitions)."
+                ),
+                "dialect": dg.MetadataValue.text(app_db.dialect),
+            }
+        )
+    started = time.perf_counter()
+    today = datetime.now(UTC).date()
+    with app_db.begin() as conn:
+        result = ensure_activity_log_partitions(conn, today=today, months_ahead=config.months_ahead)
+    seconds = time.perf_counter() - started
+    context.log.info(
+        f"created {len(result.created)} partitions, moved {result.rescued_rows} rows out of "
+        f"{DEFAULT_PARTITION}, {result.left_in_default} rows left there"
+    )
+    listing = "\n".join(
+        f"- `{name}`{' (new)' if name in result.created else ''}" for name in result.partitions
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "partitions_created": dg.MetadataValue.int(len(result.created)),
+            "created": dg.MetadataValue.text(", ".join(result.created) or "none"),
+            "rows_moved_from_default": dg.MetadataValue.int(result.rescued_rows),
+            "rows_left_in_default": dg.MetadataValue.int(result.left_in_default),
+            "months_ahead": dg.MetadataValue.int(config.months_ahead),
+            "seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "partitions": dg.MetadataValue.md(listing or "none"),
+        }
+    )
+
+
+activity_log_partitions_job = dg.define_asset_job(
+    "activity_log_partitions_job",
+    selection=dg.AssetSelection.assets(activity_log_partitions),
+    description="Create the coming months' activity_log partitions and rescue rows parked in "
+    "the DEFAULT partition.",
+    tags={"domain": "usage"},
+)

@@ -1,0 +1,225 @@
+"""Daily usage metrics: `activity_log` rolled up per UTC day, tenant and user.
+
+The rollup runs inside the database as one set-based `INSERT ... SELECT` (one pass over the day's
+events, one counter per action type), preceded by a `DELETE` of the day in the same transaction.
+That makes every partition a pure function of `activity_log`: re-runs give the same rows, late
+events are picked up, and users whose events were deleted disappear from the day.
+"""
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from phronesis_dagster.db.models import COUNTER_COLUMNS, UtcDateTime
+from phronesis_dagster.partitions import usage_daily_partitions
+from phronesis_dagster.resources.app_db import AppDatabase
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "db" / "sql"
+USAGE_GROUP = "usage"
+TOP_TENANTS_IN_PREVIEW = 10
+# Enough for the hash aggregate of a busy day to stay in memory instead of spilling to disk.
+ROLLUP_WORK_MEM = "64MB"
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
+_PARAM_TYPES: dict[str, sa.types.TypeEngine] = {
+    "day": sa.Date(),
+    "now": UtcDateTime,
+    "start": UtcDateTime,
+    "end": UtcDateTime,
+}
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of `db/sql/<name>.sql`."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def sql_statement(sql: str) -> sa.TextClause:
+    """`sa.text(sql)` with date/timestamp parameters typed, so SQLite stores them in the same
+    text format SQLAlchemy uses for the models (and PostgreSQL gets real date/timestamptz)."""
+    names = set(_PARAM.findall(sql))
+    typed = [sa.bindparam(n, type_=t) for n, t in _PARAM_TYPES.items() if n in names]
+    return sa.text(sql).bindparams(*typed)
+
+
+def _counters() -> list[tuple[str, str]]:
+    # Both halves are interpolated into SQL, so refuse anything that is not a plain identifier.
+    for action, column in COUNTER_COLUMNS.items():
+        if not (_IDENTIFIER.match(action) and _IDENTIFIER.match(column)):
+            raise ValueError(f"unsafe COUNTER_COLUMNS entry {action!r}: {column!r}")
+    return list(COUNTER_COLUMNS.items())
+
+
+def counter_aggregates() -> str:
+    """`COUNT(*) FILTER (WHERE action_type = '<action>')` per counter, in COUNTER_COLUMNS order."""
+    return ", ".join(
+        f"COUNT(*) FILTER (WHERE action_type = '{action}') AS {column}"
+        for action, column in _counters()
+    )
+
+
+def day_window_sql(dialect: str) -> str:
+    """The half-open `[start, end)` predicate on `activity_log.created_at` for `dialect`."""
+    if dialect not in ("postgresql", "sqlite"):
+        raise ValueError(f"unsupported database dialect {dialect!r}")
+    return load_sql(f"usage_day_window_{dialect}").strip()
+
+
+def day_window_params(dialect: str, day: date) -> dict:
+    """Bind values for `day_window_sql`: the UTC day `[day 00:00, day+1 00:00)`.
+
+    SQLite stores timestamps as text, and not always in one format (SQLAlchemy writes
+    `YYYY-MM-DD HH:MM:SS.ffffff`, `CURRENT_TIMESTAMP` writes `YYYY-MM-DD HH:MM:SS`, other writers
+    may use a `T` or a UTC offset). Comparing those strings directly would put a server-default
+    `00:00:00` row into the previous day, so the exact test normalises with `datetime()` (UTC,
+    whole seconds; flooring never crosses a whole-second boundary) while a window widened by a
+    day on the raw column keeps the `created_at` index usable.
+    """
+    start = datetime.combine(day, dtime.min, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    if dialect == "postgresql":
+        return {"start": start, "end": end}
+    return {
+        "wide_start": (day - timedelta(days=1)).isoformat(),
+        "wide_end": (day + timedelta(days=2)).isoformat(),
+        "start_text": start.strftime("%Y-%m-%d %H:%M:%S"),
+        "end_text": end.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def rollup_insert_sql(dialect: str) -> str:
+    """The rollup `INSERT ... SELECT`, with the counter columns generated from COUNTER_COLUMNS."""
+    return load_sql("usage_rollup_insert").format(
+        counter_columns=", ".join(column for _, column in _counters()),
+        counter_aggregates=counter_aggregates(),
+        day_window=day_window_sql(dialect),
+    )
+
+
+@dataclass(frozen=True)
+class UsageRollupStats:
+    """What one day's rollup wrote."""
+
+    day: date
+    rows_written: int
+    tenants: int
+    users: int
+    events: int
+    top_tenants: list[dict]
+
+
+def rollup_usage_day(conn: sa.Connection, day: date) -> UsageRollupStats:
+    """Recompute `usage_metrics_daily` for one UTC `day` on `conn` (the caller's transaction)."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        # Two runs of the same day would otherwise race into the unique key; the second waits.
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext('usage_metrics_daily'), :d)"),
+            {"d": day.toordinal()},
+        )
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'")
+    conn.execute(sql_statement(load_sql("usage_rollup_delete")), {"day": day})
+    conn.execute(
+        sql_statement(rollup_insert_sql(dialect)),
+        {"day": day, "now": datetime.now(UTC), **day_window_params(dialect, day)},
+    )
+    summary = conn.execute(sql_statement(load_sql("usage_day_summary")), {"day": day}).one()
+    top = conn.execute(
+        sql_statement(load_sql("usage_top_tenants")),
+        {"day": day, "limit": TOP_TENANTS_IN_PREVIEW},
+    ).mappings()
+    return UsageRollupStats(
+        day=day,
+        rows_written=int(summary.rows_written),
+        tenants=int(summary.tenants),
+        users=int(summary.users),
+        events=int(summary.events),
+        top_tenants=[dict(row) for row in top],
+    )
+
+
+def top_tenants_markdown(stats: UsageRollupStats) -> str:
+    """A markdown table of the day's busiest tenants, for the materialization's metadata."""
+    if not stats.top_tenants:
+        return f"No activity on {stats.day.isoformat()}."
+    lines = [
+        "| tenant | name | active users | events | searches | enrichments |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in stats.top_tenants:
+        lines.append(
+            f"| {row['tenant_id']} | {row['tenant_name'] or ''} | {row['active_users']} "
+            f"| {row['events']} | {row['searches']} | {row['enrichments']} |"
+        )
+    return "\n".join(lines)
+
+
+activity_log = dg.AssetSpec(
+    "activity_log",
+    group_name=USAGE_GROUP,
+    kinds={"postgres"},
+    description=(
+        "User actions written by the Phronesis web app (login, search, profile view, enrichment, "
+        "list and status changes, notes, CSV exports, personas, lookalike searches). Owned by the "
+        "web app; on PostgreSQL it is range-partitioned by month (see `activity_log_partitions`)."
+    ),
+)
+
+
+@dg.asset(
+    partitions_def=usage_daily_partitions,
+    deps=[activity_log],
+    group_name=USAGE_GROUP,
+    kinds={"sql", "postgres"},
+    tags={"domain": "usage"},
+)
+def usage_metrics_daily(
+    context: dg.AssetExecutionContext, app_db: AppDatabase
+) -> dg.MaterializeResult:
+    """Per UTC day, tenant and user: one counter per action type plus `total_events`.
+
+    Each partition is one UTC day, recomputed from `activity_log` in one transaction (delete the
+    day, then one `INSERT ... SELECT ... GROUP BY tenant_id, user_id`). Re-running a day is safe
+    and picks up late events; the nightly schedule re-runs the day before for that reason. The
+    web app's usage dashboard reads this table.
+    """
+    day = context.partition_time_window.start.astimezone(UTC).date()
+    started = time.perf_counter()
+    with app_db.begin() as conn:
+        stats = rollup_usage_day(conn, day)
+    seconds = time.perf_counter() - started
+    context.log.info(
+        f"usage_metrics_daily {day}: {stats.rows_written} rows, {stats.events} events, "
+        f"{stats.tenants} tenants in {seconds:.2f}s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "day": dg.MetadataValue.text(day.isoformat()),
+            "dagster/row_count": dg.MetadataValue.int(stats.rows_written),
+            "rows_written": dg.MetadataValue.int(stats.rows_written),
+            "tenants": dg.MetadataValue.int(stats.tenants),
+            "users": dg.MetadataValue.int(stats.users),
+            "events_counted": dg.MetadataValue.int(stats.events),
+            "seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "database": dg.MetadataValue.text(app_db.display_url()),
+            "top_tenants": dg.MetadataValue.md(top_tenants_markdown(stats)),
+        }
+    )
+
+
+usage_metrics_daily_job = dg.define_asset_job(
+    "usage_metrics_daily_job",
+    selection=dg.AssetSelection.assets(usage_metrics_daily),
+    description="Recompute usage_metrics_daily for the selected UTC days (and run its checks). "
+    "Use it for backfills from the UI.",
+    tags={"domain": "usage"},
+)

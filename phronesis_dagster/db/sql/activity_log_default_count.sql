@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM activity_log_default

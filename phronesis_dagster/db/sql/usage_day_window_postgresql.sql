@@ -1,0 +1,1 @@
+created_at >= :start AND created_at < :end

@@ -1,0 +1,147 @@
+"""The usage checks fail when the data is wrong, and pass on a fresh rollup."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from phronesis_dagster.assets.usage import usage_metrics_daily
+from phronesis_dagster.checks.usage import (
+    USAGE_CHECKS,
+    USAGE_RECONCILES_CHECK,
+    USAGE_UNIQUE_KEY_CHECK,
+    reconcile_result,
+    unique_key_result,
+)
+from phronesis_dagster.db.models import ActivityLog
+from phronesis_dagster.resources.app_db import AppDatabase
+
+DAY = date(2025, 3, 14)
+MIDNIGHT = datetime(2025, 3, 14, tzinfo=UTC)
+EVENTS = [
+    (1, 10, "login"),
+    (1, 10, "search_executed"),
+    (1, 11, "profile_viewed"),
+    (2, 20, "csv_exported"),
+    (2, 20, "lookalike_search"),
+]
+
+
+def seed(app_db: AppDatabase) -> None:
+    with app_db.begin() as conn:
+        conn.execute(
+            sa.insert(ActivityLog),
+            [
+                {
+                    "tenant_id": t,
+                    "user_id": u,
+                    "action_type": a,
+                    "created_at": MIDNIGHT + timedelta(hours=i),
+                }
+                for i, (t, u, a) in enumerate(EVENTS)
+            ],
+        )
+
+
+def materialize_with_checks(app_db: AppDatabase) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [usage_metrics_daily, *USAGE_CHECKS[:2]],
+        partition_key=DAY.isoformat(),
+        resources={"app_db": app_db},
+    )
+
+
+def update_usage(app_db: AppDatabase, sql: str) -> None:
+    with app_db.begin() as conn:
+        conn.execute(sa.text(sql))
+
+
+def test_checks_pass_after_materialization(app_db):
+    seed(app_db)
+    result = materialize_with_checks(app_db)
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {USAGE_UNIQUE_KEY_CHECK, USAGE_RECONCILES_CHECK}
+    assert all(e.passed for e in evaluations.values())
+    assert evaluations[USAGE_RECONCILES_CHECK].metadata["events_in_activity_log"].value == 5
+
+
+def test_reconciliation_fails_on_a_corrupted_counter(app_db):
+    seed(app_db)
+    materialize_with_checks(app_db)
+    # The row still adds up internally, but no longer matches activity_log.
+    update_usage(
+        app_db,
+        "UPDATE usage_metrics_daily SET searches_executed = searches_executed + 1, "
+        "total_events = total_events + 1 WHERE user_id = 10",
+    )
+    result = reconcile_result(app_db, DAY)
+    assert not result.passed
+    assert "searches_executed" in result.metadata["mismatches"].value
+    assert result.metadata["events_in_usage"].value == 6
+
+
+def test_reconciliation_fails_when_a_row_does_not_add_up(app_db):
+    seed(app_db)
+    materialize_with_checks(app_db)
+    update_usage(
+        app_db,
+        "UPDATE usage_metrics_daily SET total_logins = total_logins + 3 WHERE user_id = 10",
+    )
+    result = reconcile_result(app_db, DAY)
+    assert not result.passed
+    assert result.metadata["rows_not_adding_up"].value == 1
+    assert "total_logins" in result.metadata["mismatches"].value
+
+
+def test_reconciliation_fails_on_late_events_not_yet_rolled_up(app_db):
+    seed(app_db)
+    materialize_with_checks(app_db)
+    with app_db.begin() as conn:
+        conn.execute(
+            sa.insert(ActivityLog).values(
+                tenant_id=1, user_id=10, action_type="note_added", created_at=MIDNIGHT
+            )
+        )
+    assert not reconcile_result(app_db, DAY).passed
+    assert materialize_with_checks(app_db).success  # a re-run fixes it
+    assert reconcile_result(app_db, DAY).passed
+
+
+def test_blocking_check_fails_the_run_after_a_bad_rollup(app_db, monkeypatch):
+    seed(app_db)
+    # Simulate a broken rollup: one counter column silently dropped from the generated SQL.
+    from phronesis_dagster.assets import usage
+
+    broken = {k: v for k, v in usage.COUNTER_COLUMNS.items() if k != "search_executed"}
+    monkeypatch.setattr(usage, "COUNTER_COLUMNS", broken)
+    result = dg.materialize(
+        [usage_metrics_daily, *USAGE_CHECKS[:2]],
+        partition_key=DAY.isoformat(),
+        resources={"app_db": app_db},
+        raise_on_error=False,
+    )
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [e.check_name for e in failed] == [USAGE_RECONCILES_CHECK]
+    assert failed[0].severity == dg.AssetCheckSeverity.ERROR
+    assert not result.success  # blocking: the run fails, downstream assets would not run
+
+
+@pytest.mark.postgres
+def test_unique_key_check_catches_duplicates(postgres_url):
+    app_db = AppDatabase(url=postgres_url)
+    seed(app_db)
+    materialize_with_checks(app_db)
+    assert unique_key_result(app_db, DAY).passed
+    with app_db.begin() as conn:
+        conn.exec_driver_sql(
+            "ALTER TABLE usage_metrics_daily DROP CONSTRAINT uq_usage_metrics_daily_key"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO usage_metrics_daily (date, tenant_id, user_id, total_events) "
+            "SELECT date, tenant_id, user_id, 0 FROM usage_metrics_daily WHERE user_id = 20"
+        )
+    result = unique_key_result(app_db, DAY)
+    assert not result.passed
+    assert result.metadata["duplicate_keys"].value == 1
