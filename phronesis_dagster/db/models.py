@@ -294,3 +294,161 @@ class ProviderCircuitState(Base):
     __table_args__ = (
         _in_check("state", ("closed", "open", "half_open"), "ck_provider_circuit_state_state"),
     )
+
+
+class ApiQuotaDaily(Base):
+    """Provider calls per (UTC day, provider, origin), written by the `api_quota_daily` asset.
+
+    origin is "pipeline" (the `api_usage` counters of Dagster runs) or "web_app" (the web app's
+    Redis counters). The two never count the same call, so a provider's total is the sum of its
+    origins. Latency percentiles come from `api_call_log`, which only the pipeline writes, so they
+    are NULL on web_app rows.
+    """
+
+    __tablename__ = "api_quota_daily"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    date: Mapped[date] = mapped_column(sa.Date)
+    provider: Mapped[str] = mapped_column(sa.String(40))
+    origin: Mapped[str] = mapped_column(sa.String(20))
+    success_count: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    failure_count: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    rate_limited_count: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    cost_usd: Mapped[float] = mapped_column(sa.Numeric(14, 6), server_default="0")
+    latency_p50_ms: Mapped[float | None] = mapped_column(sa.Float)
+    latency_p95_ms: Mapped[float | None] = mapped_column(sa.Float)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+    __table_args__ = (
+        sa.UniqueConstraint("date", "provider", "origin", name="uq_api_quota_daily_key"),
+    )
+
+
+class ApiQuotaBurnDaily(Base):
+    """Month-to-date quota burn per (UTC day, provider), all origins summed; written by the
+    `api_quota_daily` asset together with `api_quota_daily`."""
+
+    __tablename__ = "api_quota_burn_daily"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    date: Mapped[date] = mapped_column(sa.Date)
+    provider: Mapped[str] = mapped_column(sa.String(40))
+    calls: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    mtd_calls: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    monthly_quota: Mapped[int] = mapped_column(sa.BigInteger)
+    pct_burned: Mapped[float] = mapped_column(sa.Float, server_default="0")
+    projected_month_end_calls: Mapped[float] = mapped_column(sa.Float, server_default="0")
+    projected_pct: Mapped[float] = mapped_column(sa.Float, server_default="0")
+    # NULL when nothing was used this month (the quota never runs out at that pace).
+    days_until_exhausted: Mapped[float | None] = mapped_column(sa.Float)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+    __table_args__ = (sa.UniqueConstraint("date", "provider", name="uq_api_quota_burn_daily_key"),)
+
+
+class EnrichmentHealthDaily(Base):
+    """Per-source enrichment outcomes per UTC day, from `prospects.enrichment_source_status`."""
+
+    __tablename__ = "enrichment_health_daily"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    date: Mapped[date] = mapped_column(sa.Date)
+    source: Mapped[str] = mapped_column(sa.String(40))
+    complete_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    failed_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    circuit_open_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    skipped_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    not_found_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    total_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    # failed / (complete + failed + not_found): the share of calls actually made that failed.
+    failure_rate: Mapped[float | None] = mapped_column(sa.Float)
+    median_latency_ms: Mapped[float | None] = mapped_column(sa.Float)
+    # "records" (latency_ms in the per-source records) or "api_call_log".
+    latency_source: Mapped[str | None] = mapped_column(sa.String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+    __table_args__ = (sa.UniqueConstraint("date", "source", name="uq_enrichment_health_daily_key"),)
+
+
+class EnrichmentErrorFeed(Base):
+    """The most recent per-source enrichment errors, rebuilt by `enrichment_error_feed`."""
+
+    __tablename__ = "enrichment_error_feed"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prospect_id: Mapped[int] = mapped_column(sa.BigInteger)
+    tenant_id: Mapped[int] = mapped_column(sa.BigInteger)
+    source: Mapped[str] = mapped_column(sa.String(40))
+    status: Mapped[str] = mapped_column(sa.String(20))
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # "structured" ({status, error?, at}) or "legacy" (a plain status string).
+    record_shape: Mapped[str] = mapped_column(sa.String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+    __table_args__ = (sa.Index("ix_enrichment_error_feed_at", "at"),)
+
+
+class TenantActivityDaily(Base):
+    """Per-tenant daily totals of `usage_metrics_daily` (the dashboard's activity heatmap)."""
+
+    __tablename__ = "tenant_activity_daily"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    date: Mapped[date] = mapped_column(sa.Date)
+    tenant_id: Mapped[int] = mapped_column(sa.BigInteger)
+    active_users: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    total_events: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    total_logins: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    searches_executed: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    profiles_viewed: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    profiles_enriched: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    csv_exports: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    adds_to_list: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    removes_from_list: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    statuses_updated: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    notes_added: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    personas_created: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    lookalike_searches: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+    __table_args__ = (
+        sa.UniqueConstraint("date", "tenant_id", name="uq_tenant_activity_daily_key"),
+    )
+
+
+# --- enrichment (migration 0003) ---
+SOURCE_STATUSES: tuple[str, ...] = ("complete", "not_found", "failed", "circuit_open", "skipped")
+
+
+class EnrichmentSourceResult(Base):
+    """What one provider said about one prospect in one enrichment batch.
+
+    The idempotency record of enrichment: a re-run of the batch reuses a row whose status is
+    final (complete / not_found / skipped) instead of calling, and paying, the provider again.
+    One row per (batch_key, prospect_id, source), written as soon as the call returns."""
+
+    __tablename__ = "enrichment_source_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_key: Mapped[str] = mapped_column(sa.String(100))
+    prospect_id: Mapped[int] = mapped_column(sa.BigInteger)
+    tenant_id: Mapped[int] = mapped_column(sa.BigInteger)
+    source: Mapped[str] = mapped_column(sa.String(40))
+    status: Mapped[str] = mapped_column(sa.String(20))
+    data: Mapped[dict | None] = mapped_column(JSONDoc)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    latency_ms: Mapped[float | None] = mapped_column(sa.Float)
+    attempts: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+    run_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+    __table_args__ = (
+        _in_check("status", SOURCE_STATUSES, "ck_enrichment_source_results_status"),
+        sa.UniqueConstraint(
+            "batch_key", "prospect_id", "source", name="uq_enrichment_source_results_key"
+        ),
+        sa.Index("ix_enrichment_source_results_source_updated", "source", "updated_at"),
+        sa.Index("ix_enrichment_source_results_prospect", "prospect_id"),
+    )

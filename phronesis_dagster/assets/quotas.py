@@ -1,0 +1,382 @@
+"""API quota burn per provider per UTC day: `api_quota_daily` (and its `api_quota_burn_daily`).
+
+Two sources of provider calls exist and never overlap: the `api_usage` counters the provider
+resources write for the pipeline's own calls (origin "pipeline"), and the web app's Redis counters
+`api_usage:{provider}:{YYYY-MM-DD}` for the calls the web app makes itself (origin "web_app").
+"""
+
+import calendar
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+from pydantic import Field
+
+from phronesis_dagster.checks.quotas import (
+    month_to_date_check,
+    projected_use_check,
+    quota_check_specs,
+)
+from phronesis_dagster.db.models import PROVIDERS
+from phronesis_dagster.partitions import usage_start_date
+from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.resources.redis_counters import RedisUnavailable, WebAppRedis
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "db" / "sql"
+OPS_GROUP = "operations"
+WEB_APP_ORIGIN = "web_app"
+QUOTA_ENV_PREFIX = "PHRONESIS_QUOTA_"
+# Monthly call allowances of the plans we run on; override with PHRONESIS_QUOTA_<PROVIDER>=N or
+# the asset's run config. EDGAR has no monthly quota (only 10 req/s), so its figure is a budget.
+DEFAULT_MONTHLY_QUOTAS: dict[str, int] = {
+    "contactout": 10_000,
+    "exa": 20_000,
+    "edgar": 300_000,
+    "apollo": 10_000,
+    "claude": 50_000,
+}
+BAR_WIDTH = 20
+
+# Upstream tables written outside Dagster runs' assets (provider resources, the web app); named
+# as deps so the UI shows where the quota figures come from.
+API_USAGE_KEY = dg.AssetKey("api_usage")
+API_CALL_LOG_KEY = dg.AssetKey("api_call_log")
+
+# end_offset=1: today is a partition too, so the hourly refresh can show today's burn.
+quota_daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=usage_start_date().isoformat(), timezone="UTC", end_offset=1
+)
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of `db/sql/<name>.sql`."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def day_params(app_db: AppDatabase, day: date) -> dict:
+    """Bind values for `:day`, `:start`, `:end` (the UTC day `[start, end)`).
+
+    On SQLite dates and timestamps are text; bare ISO dates compare correctly against every
+    timestamp format seen there (`YYYY-MM-DD HH:MM:SS[.ffffff]`, with a space or a `T`).
+    """
+    if app_db.is_postgres:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return {"day": day, "start": start, "end": start + timedelta(days=1)}
+    return {
+        "day": day.isoformat(),
+        "start": day.isoformat(),
+        "end": (day + timedelta(days=1)).isoformat(),
+    }
+
+
+def configured_quotas(environ: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Monthly quota per provider: the defaults overridden by `PHRONESIS_QUOTA_<PROVIDER>`."""
+    environ = os.environ if environ is None else environ
+    quotas = dict(DEFAULT_MONTHLY_QUOTAS)
+    for name, raw in environ.items():
+        if not name.startswith(QUOTA_ENV_PREFIX) or not raw.strip():
+            continue
+        provider = name[len(QUOTA_ENV_PREFIX) :].lower()
+        try:
+            quotas[provider] = int(raw.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError(
+                f"{name}={raw!r} is not a whole number of calls per month, e.g. {name}=20000"
+            ) from None
+    return validate_quotas(quotas)
+
+
+def validate_quotas(quotas: Mapping[str, int]) -> dict[str, int]:
+    """Refuse a quota that is not a positive number of calls, naming the provider."""
+    bad = {p: q for p, q in quotas.items() if q <= 0}
+    if bad:
+        raise ValueError(f"monthly quotas must be positive call counts; got {bad}")
+    return dict(quotas)
+
+
+class QuotaConfig(dg.Config):
+    """Monthly quotas. Providers not listed use `PHRONESIS_QUOTA_<PROVIDER>` or the defaults."""
+
+    monthly_quotas: dict[str, int] = Field(
+        default={},
+        description="Monthly call quota per provider, e.g. {'exa': 20000}; overrides "
+        "PHRONESIS_QUOTA_<PROVIDER> and the built-in defaults.",
+    )
+
+    def quotas(self) -> dict[str, int]:
+        return validate_quotas({**configured_quotas(), **self.monthly_quotas})
+
+
+@dataclass(frozen=True)
+class QuotaBurn:
+    """One provider's quota position at the end of one UTC day."""
+
+    provider: str
+    day: date
+    calls: int
+    mtd_calls: int
+    monthly_quota: int
+    pct_burned: float
+    projected_month_end_calls: float
+    projected_pct: float
+    days_until_exhausted: float | None
+
+
+def compute_burn(provider: str, day: date, calls: int, mtd_calls: int, quota: int) -> QuotaBurn:
+    """Month-to-date burn and the month-end projection at the month's pace so far.
+
+    The pace is calls per elapsed day, counting `day` as a whole day (so the hourly refresh of
+    today under-projects early in the day rather than extrapolating one busy hour).
+    """
+    days_elapsed = day.day
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    pace = mtd_calls / days_elapsed
+    projected = pace * days_in_month
+    remaining = quota - mtd_calls
+    if remaining <= 0:
+        days_left: float | None = 0.0
+    elif pace == 0:
+        days_left = None
+    else:
+        days_left = remaining / pace
+    return QuotaBurn(
+        provider=provider,
+        day=day,
+        calls=calls,
+        mtd_calls=mtd_calls,
+        monthly_quota=quota,
+        pct_burned=100.0 * mtd_calls / quota,
+        projected_month_end_calls=projected,
+        projected_pct=100.0 * projected / quota,
+        days_until_exhausted=days_left,
+    )
+
+
+def burn_bar(pct: float, width: int = BAR_WIDTH) -> str:
+    """`██████░░░░ 60.0%`: a text bar the Dagster UI's markdown renders readably."""
+    filled = min(width, max(0, round(pct / 100 * width)))
+    return f"{'█' * filled}{'░' * (width - filled)} {pct:.1f}%"
+
+
+def burn_chart_markdown(burns: Sequence[QuotaBurn]) -> str:
+    """Month-to-date burn against the quota, one bar per provider."""
+    if not burns:
+        return "_no providers_"
+    day = burns[0].day
+    lines = [
+        f"**Month-to-date quota burn, {day:%B %Y} (through {day.isoformat()})**",
+        "",
+        "| provider | burned | calls / quota | projected month end | days left |",
+        "|---|---|---|---|---|",
+    ]
+    for b in burns:
+        days_left = "—" if b.days_until_exhausted is None else f"{b.days_until_exhausted:.1f}"
+        lines.append(
+            f"| {b.provider} | `{burn_bar(b.pct_burned)}` | {b.mtd_calls:,} / "
+            f"{b.monthly_quota:,} | {b.projected_month_end_calls:,.0f} ({b.projected_pct:.0f}%) "
+            f"| {days_left} |"
+        )
+    return "\n".join(lines)
+
+
+_TABLE_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("provider", "string"),
+        dg.TableColumn("success", "int"),
+        dg.TableColumn("failed", "int"),
+        dg.TableColumn("rate_limited", "int"),
+        dg.TableColumn("web_app", "int", description="of the successes, made by the web app"),
+        dg.TableColumn("cost_usd", "float"),
+        dg.TableColumn("p50_ms", "float"),
+        dg.TableColumn("p95_ms", "float"),
+        dg.TableColumn("mtd_calls", "int"),
+        dg.TableColumn("quota", "int"),
+        dg.TableColumn("pct_burned", "float"),
+        dg.TableColumn("projected_pct", "float"),
+    ]
+)
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _provider_table(
+    daily: Sequence[Mapping], burns: Mapping[str, QuotaBurn]
+) -> dg.TableMetadataValue:
+    records = []
+    for row in daily:
+        burn = burns.get(row["provider"])
+        records.append(
+            dg.TableRecord(
+                {
+                    "provider": row["provider"],
+                    "success": int(row["success_count"]),
+                    "failed": int(row["failure_count"]),
+                    "rate_limited": int(row["rate_limited_count"]),
+                    "web_app": int(row["web_app_count"]),
+                    "cost_usd": round(float(row["cost_usd"] or 0), 4),
+                    "p50_ms": _round(row["latency_p50_ms"]),
+                    "p95_ms": _round(row["latency_p95_ms"]),
+                    "mtd_calls": burn.mtd_calls if burn else None,
+                    "quota": burn.monthly_quota if burn else None,
+                    "pct_burned": _round(burn.pct_burned, 2) if burn else None,
+                    "projected_pct": _round(burn.projected_pct, 2) if burn else None,
+                }
+            )
+        )
+    return dg.MetadataValue.table(records, schema=_TABLE_SCHEMA)
+
+
+def _exec_many(conn: sa.Connection, sql_name: str, rows: list[dict]) -> None:
+    if rows:
+        conn.execute(sa.text(load_sql(sql_name)), rows)
+
+
+@dg.asset(
+    partitions_def=quota_daily_partitions,
+    deps=[API_USAGE_KEY, API_CALL_LOG_KEY],
+    check_specs=quota_check_specs(),
+    group_name=OPS_GROUP,
+    kinds={"sql"},
+    tags={"domain": "quotas"},
+)
+def api_quota_daily(
+    context: dg.AssetExecutionContext,
+    config: QuotaConfig,
+    app_db: AppDatabase,
+    web_app_redis: WebAppRedis,
+) -> dg.MaterializeResult:
+    """API calls and quota burn per provider per UTC day, for the admin dashboard.
+
+    Writes two tables for the partition's day (delete-then-insert, so re-runs are idempotent):
+    - `api_quota_daily`: one row per (provider, origin) with successful, failed and rate-limited
+      (429) calls, cost in USD and p50/p95 latency (from `api_call_log`, pipeline calls only).
+      Every provider gets a row, zeros when it had no calls.
+    - `api_quota_burn_daily`: one row per provider with month-to-date calls against its monthly
+      quota, percent burned, the month-end projection at the month's pace so far and the days
+      until the quota runs out at that pace. Calls against the quota are successful calls.
+
+    Origins: "pipeline" is the `api_usage` counters of the provider resources; "web_app" is the
+    web app's Redis counter `api_usage:{provider}:{YYYY-MM-DD}` (read when `REDIS_URL` is set).
+    The web app counts only its own calls, so a call is never in both and a provider's total is
+    the sum of its origins. Each run copies the month's Redis counters into `api_usage` under
+    origin "web_app" (set, not add), so the history outlives the 90-day Redis expiry. Redis being
+    unreachable is a warning: the web-app counts already copied are used.
+    """
+    started = time.monotonic()
+    window = context.partition_time_window
+    day = window.start.date()
+    month_start = day.replace(day=1)
+    quotas = config.quotas()
+    providers = sorted(set(PROVIDERS) | set(quotas))
+
+    redis_status = "not configured (REDIS_URL empty)"
+    web_counts: dict[tuple[str, date], int] = {}
+    if web_app_redis.is_configured:
+        month_days = [month_start + timedelta(days=i) for i in range(day.day)]
+        try:
+            web_counts = web_app_redis.daily_counts(providers, month_days)
+            redis_status = f"read {len(web_counts)} counters"
+        except RedisUnavailable as exc:
+            redis_status = f"unreachable, used the web-app counts already stored ({exc})"
+            context.log.warning(f"api_quota_daily {day}: {redis_status}")
+
+    params = day_params(app_db, day)
+    as_param = (lambda d: d) if app_db.is_postgres else (lambda d: d.isoformat())
+    with app_db.begin() as conn:
+        if app_db.is_postgres:
+            # The hourly refresh and a manual run of the same day would race on the unique key.
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext('api_quota_daily'), :d)"),
+                {"d": day.toordinal()},
+            )
+        _exec_many(
+            conn,
+            "quota_upsert_web_app_usage",
+            [
+                {"provider": p, "day": as_param(d), "success_count": n}
+                for (p, d), n in sorted(web_counts.items())
+            ],
+        )
+        conn.execute(sa.text(load_sql("quota_delete_day")), {"day": params["day"]})
+        conn.execute(sa.text(load_sql(f"quota_daily_insert_{app_db.dialect}")), params)
+        _exec_many(
+            conn,
+            "quota_zero_fill",
+            [{"day": params["day"], "provider": p} for p in providers],
+        )
+        mtd = {
+            row.provider: row
+            for row in conn.execute(
+                sa.text(load_sql("quota_mtd_calls")),
+                {"day": params["day"], "month_start": as_param(month_start)},
+            )
+        }
+        burns = [
+            compute_burn(
+                p,
+                day,
+                int(mtd[p].calls) if p in mtd else 0,
+                int(mtd[p].mtd_calls) if p in mtd else 0,
+                quotas[p],
+            )
+            for p in providers
+            if p in quotas
+        ]
+        conn.execute(sa.text(load_sql("quota_burn_delete_day")), {"day": params["day"]})
+        _exec_many(
+            conn,
+            "quota_burn_insert",
+            [
+                {
+                    "day": params["day"],
+                    "provider": b.provider,
+                    "calls": b.calls,
+                    "mtd_calls": b.mtd_calls,
+                    "monthly_quota": b.monthly_quota,
+                    "pct_burned": b.pct_burned,
+                    "projected_month_end_calls": b.projected_month_end_calls,
+                    "projected_pct": b.projected_pct,
+                    "days_until_exhausted": b.days_until_exhausted,
+                }
+                for b in burns
+            ],
+        )
+        daily = (
+            conn.execute(sa.text(load_sql("quota_daily_select")), {"day": params["day"]})
+            .mappings()
+            .all()
+        )
+        rows_written = conn.execute(
+            sa.text("SELECT COUNT(*) FROM api_quota_daily WHERE date = :day"),
+            {"day": params["day"]},
+        ).scalar_one()
+
+    by_provider = {b.provider: b for b in burns}
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "day": day.isoformat(),
+        "rows_written": int(rows_written),
+        "providers": len(daily),
+        "web_app_counters_upserted": len(web_counts),
+        "web_app_redis": redis_status,
+        "total_calls": sum(int(r["success_count"]) for r in daily),
+        "total_cost_usd": round(sum(float(r["cost_usd"] or 0) for r in daily), 4),
+        "seconds": round(time.monotonic() - started, 3),
+        "providers_table": _provider_table(daily, by_provider),
+        "quota_burn_chart": dg.MetadataValue.md(burn_chart_markdown(burns)),
+    }
+    for b in burns:
+        metadata[f"{b.provider}_pct_burned"] = round(b.pct_burned, 2)
+        metadata[f"{b.provider}_mtd_calls"] = b.mtd_calls
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[projected_use_check(burns), month_to_date_check(burns)],
+    )

@@ -1,0 +1,9 @@
+-- The web app's Redis count for one (provider, day) into api_usage under origin 'web_app'.
+-- SET, not ADD: Redis holds the day's running total, so re-running never counts a call twice,
+-- and the row outlives the Redis key (which expires after 90 days).
+INSERT INTO api_usage (provider, date, origin, success_count, failure_count, rate_limited_count,
+                       cost_usd)
+VALUES (:provider, :day, 'web_app', :success_count, 0, 0, 0)
+ON CONFLICT (provider, date, origin) DO UPDATE
+SET success_count = excluded.success_count,
+    updated_at = CURRENT_TIMESTAMP
