@@ -1,0 +1,90 @@
+"""Settings of the provider emulator: seed, latency, rate limits and fault injection."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+PROVIDERS: tuple[str, ...] = ("contactout", "exa", "edgar", "apollo", "anthropic")
+
+
+@dataclass
+class ProviderFaults:
+    """Fault injection for one provider; every rate is a probability in [0, 1].
+
+    `timeout_seconds` is how long a request picked by `timeout_rate` sleeps before it is
+    answered; set it above the client's read timeout so the client gives up first.
+    """
+
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_seconds: float = 5.0
+    malformed_rate: float = 0.0
+    unauthorized: bool = False
+    storm_429_rate: float = 0.0
+    retry_after_seconds: int = 1
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Replace the given fields, rejecting unknown names so typos do not pass silently."""
+        names = {f.name for f in dataclasses.fields(self)}
+        for key, value in values.items():
+            if key not in names:
+                raise ValueError(f"unknown fault setting {key!r}; expected one of {sorted(names)}")
+            setattr(self, key, value)
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything that steers the emulator.
+
+    Data depends only on `seed`; `rate_limit_per_second` maps a provider name to a request
+    budget per fixed one-second window (missing or None = unlimited); `faults` maps a provider
+    name to its `ProviderFaults`.
+    """
+
+    seed: int = 0
+    latency_ms: float = 0.0
+    rate_limit_per_second: dict[str, float | None] = field(default_factory=dict)
+    faults: dict[str, ProviderFaults] = field(
+        default_factory=lambda: {name: ProviderFaults() for name in PROVIDERS}
+    )
+
+    def fault(self, provider: str) -> ProviderFaults:
+        """The fault settings of `provider` (created on first use)."""
+        return self.faults.setdefault(provider, ProviderFaults())
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Apply a partial update, as sent to `POST /_emulator/config`.
+
+        Accepted keys: `seed`, `latency_ms`, `rate_limit_per_second` ({provider: n|None},
+        merged), `faults` ({provider: {field: value}}, merged per field) and `reset_faults`
+        (true = clear every fault before applying the rest).
+        """
+        values = dict(values)
+        if values.pop("reset_faults", False):
+            self.faults = {name: ProviderFaults() for name in PROVIDERS}
+        for key, value in values.items():
+            if key == "seed":
+                self.seed = int(value)
+            elif key == "latency_ms":
+                self.latency_ms = float(value)
+            elif key == "rate_limit_per_second":
+                for provider, limit in dict(value).items():
+                    _check_provider(provider)
+                    self.rate_limit_per_second[provider] = None if limit is None else float(limit)
+            elif key == "faults":
+                for provider, settings in dict(value).items():
+                    _check_provider(provider)
+                    self.fault(provider).update(dict(settings))
+            else:
+                raise ValueError(f"unknown config key {key!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view, returned by the admin endpoint."""
+        return dataclasses.asdict(self)
+
+
+def _check_provider(name: str) -> None:
+    if name not in PROVIDERS:
+        raise ValueError(f"unknown provider {name!r}; expected one of {list(PROVIDERS)}")

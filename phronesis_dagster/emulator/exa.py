@@ -1,0 +1,133 @@
+"""Exa (https://api.exa.ai): `POST /search`.
+
+Wire format per PROVIDERS.md section 2: `x-api-key` or `Authorization: Bearer`, errors
+`{"requestId", "error", "tag"}`, and a 429 whose body is only `{"error": ...}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phronesis_dagster.emulator import data
+from phronesis_dagster.emulator.base import Provider, Request, Response, api_key, key_is_valid
+
+RATE_LIMIT_MESSAGE = (
+    "You've exceeded your Exa rate limit of 10 requests per second. If you want this "
+    "increased, please email hello@exa.ai :)"
+)
+ERROR_TAGS = {500: "INTERNAL_ERROR", 502: "DEFAULT_ERROR", 503: "DEFAULT_ERROR"}
+PRICE_PER_SEARCH = 0.005
+PRICE_PER_PAGE = 0.001
+
+
+def _error(status: int, message: str, tag: str) -> Response:
+    return Response.json(
+        status,
+        {"requestId": data.hex_id(0, "exa-err", message, length=32), "error": message, "tag": tag},
+    )
+
+
+class ExaProvider(Provider):
+    """Emulated Exa search with deterministic, sometimes wealth-signalling, mentions."""
+
+    name = "exa"
+    prefixes = ("/exa",)
+
+    def request_key(self, req: Request) -> str | None:
+        body = req.json_object() or {}
+        query = body.get("query")
+        return str(query) if query is not None else None
+
+    def authenticate(self, req: Request) -> Response | None:
+        if not key_is_valid(api_key(req, "x-api-key")):
+            return self.unauthorized(req)
+        return None
+
+    def unauthorized(self, req: Request) -> Response:
+        return _error(401, "Invalid API key", "INVALID_API_KEY")
+
+    def rate_limited(self, req: Request, retry_after: int) -> Response:
+        return Response.json(429, {"error": RATE_LIMIT_MESSAGE}, {"Retry-After": str(retry_after)})
+
+    def server_error(self, req: Request, status: int) -> Response:
+        return _error(
+            status, "An unexpected error occurred", ERROR_TAGS.get(status, "DEFAULT_ERROR")
+        )
+
+    def handle(self, req: Request) -> Response:
+        if (req.method, req.path) != ("POST", "/search"):
+            return _error(404, f"Cannot {req.method} {req.path}", "NOT_FOUND")
+        body = req.json_object()
+        if body is None:
+            return _error(400, "Invalid request body", "INVALID_REQUEST_BODY")
+        query = body.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return _error(400, "query: Required", "INVALID_REQUEST_BODY")
+        num_results = body.get("numResults", 10)
+        if not isinstance(num_results, int) or num_results < 1:
+            return _error(400, "numResults must be a positive integer", "INVALID_NUM_RESULTS")
+        if num_results > 100:
+            return _error(400, "numResults cannot exceed 100", "NUM_RESULTS_EXCEEDED")
+
+        results = data.exa_results(self.seed, query, num_results)
+        want_text, want_highlights = _content_flags(body)
+        for result in results:
+            if not want_text:
+                result.pop("text")
+            if not want_highlights:
+                result.pop("highlights")
+                result.pop("highlightScores")
+        pages = len(results) * (int(want_text) + int(want_highlights))
+        contents = round(pages * PRICE_PER_PAGE, 6)
+        search_type = body.get("type", "auto")
+        payload = {
+            "requestId": data.hex_id(self.seed, "exa-request", query, length=32),
+            "resolvedSearchType": "neural" if search_type in ("auto", "neural") else search_type,
+            "searchType": search_type,
+            "results": results,
+            "costDollars": {
+                "total": round(PRICE_PER_SEARCH + contents, 6),
+                "breakDown": [
+                    {
+                        "search": PRICE_PER_SEARCH,
+                        "contents": contents,
+                        "breakdown": {
+                            "neuralSearch": PRICE_PER_SEARCH,
+                            "deepSearch": 0,
+                            "contentText": round(len(results) * PRICE_PER_PAGE * want_text, 6),
+                            "contentHighlight": round(
+                                len(results) * PRICE_PER_PAGE * want_highlights, 6
+                            ),
+                            "contentSummary": 0,
+                        },
+                    }
+                ],
+                "perRequestPrices": {
+                    "neuralSearch_1_25_results": 0.005,
+                    "neuralSearch_26_100_results": 0.025,
+                    "neuralSearch_100_plus_results": 1,
+                    "deepSearch_1_25_results": 0.015,
+                    "deepSearch_26_100_results": 0.075,
+                },
+                "perPagePrices": {
+                    "contentText": PRICE_PER_PAGE,
+                    "contentHighlight": PRICE_PER_PAGE,
+                    "contentSummary": PRICE_PER_PAGE,
+                },
+            },
+        }
+        return Response.json(200, payload)
+
+
+def _content_flags(body: dict[str, Any]) -> tuple[bool, bool]:
+    """Which contents were asked for: `contents.text/highlights` or the top-level flags.
+
+    Without any content flag the text is returned, as exa-py 2.x asks for text by default.
+    """
+    contents = body.get("contents")
+    source = contents if isinstance(contents, dict) else body
+    text = source.get("text")
+    highlights = source.get("highlights")
+    if text is None and highlights is None:
+        return True, True
+    return bool(text), bool(highlights)
