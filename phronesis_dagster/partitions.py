@@ -31,3 +31,9 @@ def usage_start_date() -> date:
 usage_daily_partitions = dg.DailyPartitionsDefinition(
     start_date=usage_start_date().isoformat(), timezone="UTC"
 )
+
+# The same days plus today, for datasets that are refreshed during the day (API quota burn,
+# enrichment health): the hourly schedules materialize today's partition as it fills up.
+intraday_daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=usage_start_date().isoformat(), timezone="UTC", end_offset=1
+)

@@ -15,7 +15,7 @@ from phronesis_dagster.assets.quotas import (
     day_params,
     load_sql,
 )
-from phronesis_dagster.partitions import usage_daily_partitions
+from phronesis_dagster.partitions import intraday_daily_partitions, usage_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 
 # `prospects` is written by the enrichment pipeline and the web app; named as a dep so the UI
@@ -53,7 +53,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> st
 
 
 @dg.asset(
-    partitions_def=usage_daily_partitions,
+    partitions_def=intraday_daily_partitions,
     deps=[PROSPECTS_KEY, API_CALL_LOG_KEY],
     group_name=OPS_GROUP,
     kinds={"sql"},

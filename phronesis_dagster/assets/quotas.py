@@ -24,7 +24,7 @@ from phronesis_dagster.checks.quotas import (
     quota_check_specs,
 )
 from phronesis_dagster.db.models import PROVIDERS
-from phronesis_dagster.partitions import usage_start_date
+from phronesis_dagster.partitions import intraday_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.redis_counters import RedisUnavailable, WebAppRedis
 
@@ -49,9 +49,6 @@ API_USAGE_KEY = dg.AssetKey("api_usage")
 API_CALL_LOG_KEY = dg.AssetKey("api_call_log")
 
 # end_offset=1: today is a partition too, so the hourly refresh can show today's burn.
-quota_daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=usage_start_date().isoformat(), timezone="UTC", end_offset=1
-)
 
 
 @cache
@@ -241,7 +238,7 @@ def _exec_many(conn: sa.Connection, sql_name: str, rows: list[dict]) -> None:
 
 
 @dg.asset(
-    partitions_def=quota_daily_partitions,
+    partitions_def=intraday_daily_partitions,
     deps=[API_USAGE_KEY, API_CALL_LOG_KEY],
     check_specs=quota_check_specs(),
     group_name=OPS_GROUP,

@@ -218,8 +218,11 @@ def usage_metrics_daily(
 
 usage_metrics_daily_job = dg.define_asset_job(
     "usage_metrics_daily_job",
-    selection=dg.AssetSelection.assets(usage_metrics_daily),
-    description="Recompute usage_metrics_daily for the selected UTC days (and run its checks). "
-    "Use it for backfills from the UI.",
+    # The heatmap dataset downstream shares the daily partitions, so a backfill of past days
+    # refreshes it too instead of leaving it on the old numbers.
+    selection=dg.AssetSelection.assets(usage_metrics_daily)
+    | dg.AssetSelection.assets("tenant_activity_daily"),
+    description="Recompute usage_metrics_daily (and its checks) and the tenant_activity_daily "
+    "heatmap for the selected UTC days. Use it for backfills from the UI.",
     tags={"domain": "usage"},
 )
