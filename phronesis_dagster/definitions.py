@@ -6,38 +6,70 @@ from __future__ import annotations
 import dagster as dg
 
 from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.resources.providers import build_provider_resources
+from phronesis_dagster.resources.redis_counters import WebAppRedis
 
 app_db = AppDatabase()
 
 # --- usage (issue: usage_metrics_daily) ---
-USAGE_ASSETS: list = []
-USAGE_CHECKS: list = []
-USAGE_JOBS: list = []
-USAGE_SCHEDULES: list = []
+from phronesis_dagster.assets.activity_partitions import (  # noqa: E402
+    activity_log_partitions,
+    activity_log_partitions_job,
+)
+from phronesis_dagster.assets.usage import (  # noqa: E402
+    activity_log,
+    usage_metrics_daily,
+    usage_metrics_daily_job,
+)
+from phronesis_dagster.checks.usage import USAGE_CHECKS  # noqa: E402
+from phronesis_dagster.schedules.usage import USAGE_SCHEDULES  # noqa: E402
+
+USAGE_ASSETS: list = [activity_log, usage_metrics_daily, activity_log_partitions]
+USAGE_JOBS: list = [usage_metrics_daily_job, activity_log_partitions_job]
 USAGE_SENSORS: list = []
 # --- end usage ---
 
 # --- enrichment ---
-ENRICHMENT_ASSETS: list = []
-ENRICHMENT_CHECKS: list = []
-ENRICHMENT_JOBS: list = []
+from phronesis_dagster.assets.enrichment import (  # noqa: E402
+    ENRICHMENT_ASSETS,
+    enrichment_batch_job,
+)
+from phronesis_dagster.checks.enrichment import ENRICHMENT_CHECKS  # noqa: E402
+from phronesis_dagster.sensors.enrichment import ENRICHMENT_SENSORS  # noqa: E402
+
+ENRICHMENT_JOBS: list = [enrichment_batch_job]
 ENRICHMENT_SCHEDULES: list = []
-ENRICHMENT_SENSORS: list = []
 # --- end enrichment ---
 
 # --- quotas and operations ---
-OPS_ASSETS: list = []
+from phronesis_dagster.assets.ops import (  # noqa: E402
+    enrichment_error_feed,
+    enrichment_health_daily,
+    tenant_activity_daily,
+)
+from phronesis_dagster.assets.quotas import api_quota_daily  # noqa: E402
+from phronesis_dagster.schedules.quotas import (  # noqa: E402
+    OPS_JOBS,
+    OPS_SCHEDULES,
+    OPS_SENSORS,
+)
+
+# api_quota_daily needs the resource key "web_app_redis" (WebAppRedis() from
+# phronesis_dagster.resources.redis_counters), bound in _resources().
+OPS_ASSETS: list = [
+    api_quota_daily,
+    enrichment_health_daily,
+    enrichment_error_feed,
+    tenant_activity_daily,
+]
+# api_quota_daily's checks are declared on the asset (check_specs) and evaluated with it.
 OPS_CHECKS: list = []
-OPS_JOBS: list = []
-OPS_SCHEDULES: list = []
-OPS_SENSORS: list = []
 # --- end quotas and operations ---
 
 
 def _resources() -> dict:
-    resources: dict = {"app_db": app_db}
-    # --- provider resources ---
-    # --- end provider resources ---
+    resources: dict = {"app_db": app_db, "web_app_redis": WebAppRedis()}
+    resources.update(build_provider_resources(app_db))
     return resources
 
 

@@ -207,7 +207,8 @@ def insert_demo_prospects(
     for i in range(count):
         if insiders and rng.random() < public_company_share:
             insider = insiders[rng.randrange(len(insiders))]
-            name, company = insider["owner_name"], insider["company"]
+            # A CRM holds "First Last"; EDGAR files the same person as "Last First M.".
+            name, company = insider["full_name"], insider["company"]
             title = insider.get("officer_title") or "Director"
             public = {
                 "is_public_company": True,
