@@ -1,0 +1,216 @@
+"""Apollo.io: people enrichment (`people/match`) and look-alike search (`mixed_people/api_search`).
+
+`mixed_people/search` is deprecated for API-key callers; `api_search` is its replacement (free,
+obfuscated results without emails or phones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field
+
+from phronesis_dagster.resources.http_client import ProviderResource, json_body
+
+APOLLO_BASE_URL = "https://api.apollo.io"
+MATCH_PATH = "/api/v1/people/match"
+SEARCH_PATH = "/api/v1/mixed_people/api_search"
+MAX_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Employment:
+    organization_name: str | None
+    title: str | None
+    start_date: str | None
+    end_date: str | None
+    current: bool
+
+
+@dataclass(frozen=True)
+class PersonMatch:
+    """One enriched Apollo person."""
+
+    apollo_id: str | None
+    name: str | None
+    first_name: str | None
+    last_name: str | None
+    title: str | None
+    headline: str | None
+    seniority: str | None
+    email: str | None
+    email_status: str | None
+    personal_emails: tuple[str, ...]
+    phones: tuple[str, ...]
+    linkedin_url: str | None
+    city: str | None
+    state: str | None
+    country: str | None
+    organization_name: str | None
+    organization_domain: str | None
+    organization_employees: int | None
+    organization_industry: str | None
+    employment_history: tuple[Employment, ...]
+
+
+@dataclass(frozen=True)
+class PersonSearchHit:
+    """One (obfuscated) look-alike from the people search."""
+
+    apollo_id: str
+    first_name: str | None
+    last_name_obfuscated: str | None
+    title: str | None
+    organization_name: str | None
+    has_email: bool
+    has_direct_phone: bool
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} is not an object")
+    return value
+
+
+def parse_match(response: httpx.Response) -> PersonMatch | None:
+    body = _object(json_body(response), "body")
+    if "person" not in body:
+        raise KeyError("person")
+    person = body["person"]
+    if person is None:
+        return None
+    person = _object(person, "person")
+    org = person.get("organization") or {}
+    contact = person.get("contact") or {}
+    phones = [
+        p.get("sanitized_number") or p.get("raw_number")
+        for p in (contact.get("phone_numbers") or [])
+        if isinstance(p, dict)
+    ]
+    history = tuple(
+        Employment(
+            organization_name=e.get("organization_name"),
+            title=e.get("title"),
+            start_date=e.get("start_date"),
+            end_date=e.get("end_date"),
+            current=bool(e.get("current")),
+        )
+        for e in (person.get("employment_history") or [])
+        if isinstance(e, dict)
+    )
+    return PersonMatch(
+        apollo_id=person.get("id"),
+        name=person.get("name"),
+        first_name=person.get("first_name"),
+        last_name=person.get("last_name"),
+        title=person.get("title"),
+        headline=person.get("headline"),
+        seniority=person.get("seniority"),
+        email=person.get("email"),
+        email_status=person.get("email_status"),
+        personal_emails=tuple(person.get("personal_emails") or ()),
+        phones=tuple(p for p in phones if p),
+        linkedin_url=person.get("linkedin_url"),
+        city=person.get("city"),
+        state=person.get("state"),
+        country=person.get("country"),
+        organization_name=org.get("name"),
+        organization_domain=org.get("primary_domain"),
+        organization_employees=org.get("estimated_num_employees"),
+        organization_industry=org.get("industry"),
+        employment_history=history,
+    )
+
+
+def parse_search(response: httpx.Response) -> list[PersonSearchHit]:
+    body = _object(json_body(response), "body")
+    people = body.get("people")
+    if not isinstance(people, list):
+        raise ValueError("expected a people list")
+    hits = []
+    for p in people:
+        p = _object(p, "person")
+        org = p.get("organization") or {}
+        hits.append(
+            PersonSearchHit(
+                apollo_id=str(p["id"]),
+                first_name=p.get("first_name"),
+                last_name_obfuscated=p.get("last_name_obfuscated") or p.get("last_name"),
+                title=p.get("title"),
+                organization_name=org.get("name") if isinstance(org, dict) else None,
+                has_email=bool(p.get("has_email")),
+                has_direct_phone=str(p.get("has_direct_phone", "")).lower() in ("yes", "true"),
+            )
+        )
+    return hits
+
+
+class ApolloResource(ProviderResource):
+    """Apollo.io: person match (title, seniority, company, employment history, emails) and
+    look-alike people search by titles and company domains. A match that finds nobody is a
+    normal empty result (and costs no credits). Key from `APOLLO_API_KEY`."""
+
+    PROVIDER: ClassVar[str] = "apollo"
+    DEFAULT_RPS: ClassVar[int] = 100
+
+    api_key: str = Field(description="Apollo API key (env APOLLO_API_KEY).")
+    base_url: str = Field(default=APOLLO_BASE_URL)
+    reveal_personal_emails: bool = Field(
+        default=True, description="Ask people/match for personal emails too."
+    )
+
+    def validate_config(self) -> None:
+        self._require_secret(self.api_key, "APOLLO_API_KEY")
+
+    def default_headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key, "Accept": "application/json"}
+
+    def secrets(self) -> list[str]:
+        return [self.api_key]
+
+    def match_person(
+        self,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        linkedin_url: str | None = None,
+        organization_name: str | None = None,
+    ) -> PersonMatch | None:
+        """Enrich one person; None when Apollo has no match."""
+        if not (email or linkedin_url or name):
+            raise ValueError("Apollo match needs a name, an email or a LinkedIn URL")
+        body: dict[str, Any] = {"reveal_personal_emails": self.reveal_personal_emails}
+        for key, value in (
+            ("name", name),
+            ("email", email),
+            ("linkedin_url", linkedin_url),
+            ("organization_name", organization_name),
+        ):
+            if value:
+                body[key] = value
+        return self._call(
+            endpoint=MATCH_PATH, method="POST", url=MATCH_PATH, json=body, parse=parse_match
+        )
+
+    def search_people(
+        self,
+        *,
+        titles: list[str],
+        organization_domains: list[str] | None = None,
+        per_page: int = 25,
+    ) -> list[PersonSearchHit]:
+        """Look-alikes: people with these titles (optionally at these company domains)."""
+        body: dict[str, Any] = {
+            "person_titles": list(titles),
+            "include_similar_titles": True,
+            "page": 1,
+            "per_page": max(1, min(per_page, MAX_PER_PAGE)),
+        }
+        if organization_domains:
+            body["q_organization_domains_list"] = list(organization_domains)
+        result = self._call(
+            endpoint=SEARCH_PATH, method="POST", url=SEARCH_PATH, json=body, parse=parse_search
+        )
+        return result or []

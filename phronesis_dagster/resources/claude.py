@@ -1,0 +1,242 @@
+"""Claude prospect summaries through the official `anthropic` SDK, as structured output.
+
+`messages.parse(output_format=ProspectSummary)` sends the pydantic model as a JSON schema in
+`output_config.format` and validates the answer; a body that does not fit the schema becomes a
+`MalformedResponseError`. Retries are the SDK's own (`max_retries`, which honours
+`retry-after`), not tenacity stacked on top; the shared rate limiter and per-attempt usage
+counting hook into the SDK's HTTP client (an `httpx2.Client` - SDK 2.x refuses plain httpx).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+import anthropic
+import httpx2
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+
+from phronesis_dagster.resources.errors import (
+    MalformedResponseError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRequestError,
+    ProviderUnavailableError,
+    RateLimitWaitExceeded,
+)
+from phronesis_dagster.resources.http_client import CONNECT_TIMEOUT_SECONDS, ProviderResource
+
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+MESSAGES_PATH = "/v1/messages"
+DEFAULT_MODEL = "claude-haiku-4-5"
+CLAUDE_TIMEOUT_SECONDS = 120.0
+MAX_OUTPUT_TOKENS = 2048
+# Claude Haiku 4.5 list prices, USD per million tokens.
+HAIKU_INPUT_PRICE_PER_MTOK = 1.0
+HAIKU_OUTPUT_PRICE_PER_MTOK = 5.0
+MAX_SOURCE_CHARS = 60_000
+
+SYSTEM_PROMPT = (
+    "You brief a sales representative on a prospect before a first conversation. Use only the "
+    "facts in the sources; never invent numbers, employers or events. Wealth signals are "
+    "concrete evidence of personal wealth or liquidity (insider sales, exits, funding, large "
+    "gifts, board seats). Talking points are short, specific conversation openers."
+)
+
+
+class ProspectSummary(BaseModel):
+    """The structured answer Claude must return."""
+
+    model_config = {"extra": "forbid"}
+
+    summary: str = Field(description="Three to five sentences on who the prospect is.")
+    key_facts: list[str] = Field(description="Verifiable facts from the sources.")
+    wealth_signals: list[str] = Field(description="Evidence of wealth or liquidity.")
+    talking_points: list[str] = Field(description="Openers for the first conversation.")
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def build_prompt(prospect: dict, sources: dict) -> str:
+    """The user message: the prospect and every source that succeeded, as JSON."""
+    usable = {k: v for k, v in sources.items() if v is not None}
+    text = json.dumps({"prospect": _jsonable(prospect), "sources": _jsonable(usable)}, indent=1)
+    if len(text) > MAX_SOURCE_CHARS:
+        text = text[:MAX_SOURCE_CHARS] + "\n... (truncated)"
+    return "Summarise this prospect for a sales rep.\n\n" + text
+
+
+class ClaudeResource(ProviderResource):
+    """Anthropic Claude: a prospect summary (summary, key facts, wealth signals, talking points)
+    from whatever enrichment sources succeeded, validated against a pydantic schema (structured
+    output). Cost = tokens x the configured prices, recorded in `api_usage`. Key from
+    `ANTHROPIC_API_KEY`; retries are the SDK's own."""
+
+    PROVIDER: ClassVar[str] = "claude"
+    DEFAULT_RPS: ClassVar[int] = 50
+
+    api_key: str = Field(description="Anthropic API key (env ANTHROPIC_API_KEY).")
+    base_url: str = Field(default=ANTHROPIC_BASE_URL)
+    model: str = Field(default=DEFAULT_MODEL)
+    max_output_tokens: int = Field(default=MAX_OUTPUT_TOKENS)
+    timeout_seconds: float = Field(default=CLAUDE_TIMEOUT_SECONDS)
+    input_price_per_mtok: float = Field(default=HAIKU_INPUT_PRICE_PER_MTOK)
+    output_price_per_mtok: float = Field(default=HAIKU_OUTPUT_PRICE_PER_MTOK)
+
+    _sdk: anthropic.Anthropic | None = PrivateAttr(default=None)
+
+    def validate_config(self) -> None:
+        self._require_secret(self.api_key, "ANTHROPIC_API_KEY")
+
+    def secrets(self) -> list[str]:
+        return [self.api_key]
+
+    def close(self) -> None:
+        if self._sdk is not None:
+            self._sdk.close()
+            self._sdk = None
+        super().close()
+
+    @property
+    def sdk(self) -> anthropic.Anthropic:
+        if self._sdk is None:
+            http = httpx2.Client(
+                timeout=httpx2.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
+                event_hooks={"request": [self._on_request], "response": [self._on_response]},
+            )
+            self._sdk = anthropic.Anthropic(
+                api_key=self.api_key,
+                base_url=self.base_url,
+                max_retries=self.max_retries,
+                timeout=self.timeout_seconds,
+                http_client=http,
+            )
+        return self._sdk
+
+    # Each SDK attempt (first try and retries) takes a slot of the shared limit ...
+    def _on_request(self, request: httpx2.Request) -> None:
+        self.rate_limiter.acquire()
+        request.extensions["phronesis_started"] = time.perf_counter()
+
+    # ... and every failed attempt is counted (success is counted once parsing passed).
+    def _on_response(self, response: httpx2.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        started = response.request.extensions.get("phronesis_started")
+        latency = (time.perf_counter() - started) * 1000 if started else None
+        self.usage.record(
+            self.PROVIDER,
+            MESSAGES_PATH,
+            "rate_limited" if status == 429 else "failure",
+            http_status=status,
+            latency_ms=latency,
+        )
+
+    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
+        return (
+            input_tokens * self.input_price_per_mtok + output_tokens * self.output_price_per_mtok
+        ) / 1_000_000
+
+    def summarize_prospect(self, *, prospect: dict, sources: dict) -> ProspectSummary:
+        """A validated `ProspectSummary` of the prospect from the given sources."""
+        self._ensure_ready()
+        probe = self._admit(MESSAGES_PATH)
+        started = time.perf_counter()
+        try:
+            message = self.sdk.messages.parse(
+                model=self.model,
+                max_tokens=self.max_output_tokens,
+                system=SYSTEM_PROMPT,
+                messages=[{"role": "user", "content": build_prompt(prospect, sources)}],
+                output_format=ProspectSummary,
+            )
+            parsed = message.parsed_output
+            if parsed is None:
+                raise MalformedResponseError(
+                    self.PROVIDER,
+                    f"no structured output (stop_reason={message.stop_reason})",
+                )
+        except Exception as exc:  # noqa: BLE001 - translated below
+            error = self._translate(exc)
+            if isinstance(error, MalformedResponseError):
+                self.usage.record(self.PROVIDER, MESSAGES_PATH, "failure", http_status=200)
+            if isinstance(error, ProviderUnavailableError) and not isinstance(
+                error, RateLimitWaitExceeded
+            ):
+                self._report(failed=True, probe=probe, error=str(error))
+            elif isinstance(error, MalformedResponseError):
+                self._report(failed=True, probe=probe, error=str(error))
+            elif not isinstance(error, RateLimitWaitExceeded):
+                self._report(failed=False, probe=probe)
+            if error is exc:
+                raise
+            raise error from None
+        usage = message.usage
+        self.usage.record(
+            self.PROVIDER,
+            MESSAGES_PATH,
+            "success",
+            http_status=200,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cost_usd=self.cost_usd(usage.input_tokens, usage.output_tokens),
+        )
+        self._report(failed=False, probe=probe)
+        return parsed
+
+    def _translate(self, exc: Exception) -> Exception:
+        if isinstance(exc, ProviderError):
+            return exc
+        # Our own errors raised inside the SDK's HTTP hooks come back wrapped.
+        if isinstance(exc.__cause__, ProviderError):
+            return exc.__cause__
+        if isinstance(exc, ValidationError):
+            return MalformedResponseError(
+                self.PROVIDER,
+                f"structured output does not fit ProspectSummary: {self._scrub(str(exc))[:300]}",
+                http_status=200,
+            )
+        if isinstance(exc, anthropic.APITimeoutError):
+            self.usage.record(self.PROVIDER, MESSAGES_PATH, "failure")
+            return ProviderUnavailableError(
+                self.PROVIDER, f"timed out after {self.max_retries + 1} attempts"
+            )
+        if isinstance(exc, anthropic.APIConnectionError):
+            self.usage.record(self.PROVIDER, MESSAGES_PATH, "failure")
+            return ProviderUnavailableError(
+                self.PROVIDER, f"connection failed after {self.max_retries + 1} attempts"
+            )
+        if isinstance(exc, anthropic.APIStatusError):
+            status = exc.status_code
+            detail = self._scrub(str(exc))[:200]
+            if status in (401, 403):
+                return ProviderAuthError(
+                    self.PROVIDER, f"HTTP {status} (not retried): {detail}", http_status=status
+                )
+            if status in (408, 409, 429) or status >= 500:
+                return ProviderUnavailableError(
+                    self.PROVIDER,
+                    f"HTTP {status} after {self.max_retries + 1} attempts: {detail}",
+                    http_status=status,
+                )
+            return ProviderRequestError(
+                self.PROVIDER, f"HTTP {status}: {detail}", http_status=status
+            )
+        if isinstance(exc, ValueError | json.JSONDecodeError):
+            return MalformedResponseError(self.PROVIDER, f"unparseable response: {exc}"[:300])
+        return exc

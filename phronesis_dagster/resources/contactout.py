@@ -1,0 +1,116 @@
+"""ContactOut people enrichment (`POST /v1/people/enrich`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field
+
+from phronesis_dagster.resources.http_client import ProviderResource, json_body
+
+CONTACTOUT_BASE_URL = "https://api.contactout.com"
+ENRICH_PATH = "/v1/people/enrich"
+# Without `include` ContactOut returns only the profile (and charges no contact credits).
+CONTACT_FIELDS = ["work_email", "personal_email", "phone"]
+
+
+@dataclass(frozen=True)
+class ContactInfo:
+    """What ContactOut knows about one person."""
+
+    work_emails: tuple[str, ...]
+    personal_emails: tuple[str, ...]
+    phones: tuple[str, ...]
+    full_name: str | None
+    headline: str | None
+    location: str | None
+    industry: str | None
+    linkedin_url: str | None
+    company_name: str | None
+    company_domain: str | None
+    work_email_status: tuple[tuple[str, str], ...] = ()
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of strings, got {type(value).__name__}")
+    return tuple(str(v) for v in value if v)
+
+
+def parse_contact(response: httpx.Response) -> ContactInfo | None:
+    body = json_body(response)
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    profile = body.get("profile")
+    if profile is None:
+        return None
+    if not isinstance(profile, dict):
+        raise TypeError("profile is not an object")
+    company = profile.get("company") or {}
+    if not isinstance(company, dict):
+        company = {"name": str(company)}
+    status = profile.get("work_email_status") or {}
+    return ContactInfo(
+        work_emails=_strings(profile.get("work_email")),
+        personal_emails=_strings(profile.get("personal_email")),
+        phones=_strings(profile.get("phone")),
+        full_name=profile.get("full_name") or profile.get("fullName"),
+        headline=profile.get("headline"),
+        location=profile.get("location"),
+        industry=profile.get("industry"),
+        linkedin_url=profile.get("url") or profile.get("linkedin_url"),
+        company_name=company.get("name"),
+        company_domain=company.get("domain") or company.get("email_domain"),
+        work_email_status=tuple(sorted(status.items())) if isinstance(status, dict) else (),
+    )
+
+
+class ContactOutResource(ProviderResource):
+    """ContactOut: work email, personal email and phone of a prospect, by email and/or LinkedIn
+    URL. 404 (no profile) is a normal empty result and costs no credits. The key comes from
+    `CONTACTOUT_API_KEY`; calls share one rate limit and circuit breaker across all runs."""
+
+    PROVIDER: ClassVar[str] = "contactout"
+    DEFAULT_RPS: ClassVar[int] = 100
+
+    api_key: str = Field(description="ContactOut API token (env CONTACTOUT_API_KEY).")
+    base_url: str = Field(default=CONTACTOUT_BASE_URL)
+
+    def validate_config(self) -> None:
+        self._require_secret(self.api_key, "CONTACTOUT_API_KEY")
+
+    def default_headers(self) -> dict[str, str]:
+        return {"token": self.api_key, "Accept": "application/json"}
+
+    def secrets(self) -> list[str]:
+        return [self.api_key]
+
+    def enrich_person(
+        self,
+        *,
+        email: str | None = None,
+        linkedin_url: str | None = None,
+        full_name: str | None = None,
+        company: str | None = None,
+    ) -> ContactInfo | None:
+        """Contact details of one person; None when ContactOut has no profile."""
+        if not email and not linkedin_url:
+            raise ValueError("ContactOut enrichment needs an email or a LinkedIn URL")
+        body: dict[str, Any] = {"include": CONTACT_FIELDS}
+        if email:
+            body["email"] = email
+        if linkedin_url:
+            body["linkedin_url"] = linkedin_url
+        if full_name:
+            body["full_name"] = full_name
+        if company:
+            body["company"] = [company]
+        return self._call(
+            endpoint=ENRICH_PATH, method="POST", url=ENRICH_PATH, json=body, parse=parse_contact
+        )

@@ -1,0 +1,157 @@
+"""Exa web search (`POST /search`): mentions of a prospect and wealth signals in them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field
+
+from phronesis_dagster.resources.http_client import ProviderResource, json_body
+
+EXA_BASE_URL = "https://api.exa.ai"
+SEARCH_PATH = "/search"
+HIGHLIGHT_SENTENCES = 2
+HIGHLIGHTS_PER_URL = 3
+
+# (kind, pattern) - a mention whose title or highlight matches is a wealth signal. Ordered:
+# the first matching kind per text wins.
+WEALTH_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
+        (
+            "liquidity_event",
+            r"\b(acquired|acquisition|ipo|went public|sold (?:his|her|their) "
+            r"(?:company|stake)|exit|merger)\b",
+        ),
+        ("funding", r"\b(raised|funding round|series [a-f]\b|seed round|venture)"),
+        ("insider_sale", r"\b(sold|sells|selling) [\d,.]+ (?:million )?shares\b"),
+        ("philanthropy", r"\b(donat\w+|philanthrop\w+|foundation|endow\w+|pledge\w*)\b"),
+        ("real_estate", r"\b(mansion|estate|penthouse|property|real estate)\b"),
+        ("board_seat", r"\b(board of directors|joins? (?:the )?board|board member)\b"),
+        (
+            "investment",
+            r"\b(angel investor|invest(?:ed|s|ment) in|limited partner|family office)\b",
+        ),
+        ("compensation", r"\b(compensation|pay package|salary|stock awards?)\b"),
+        ("net_worth", r"\b(net worth|billionaire|millionaire|forbes)\b"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Mention:
+    title: str | None
+    url: str
+    published_date: str | None
+    highlights: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WealthSignal:
+    kind: str
+    text: str
+    url: str
+
+
+@dataclass(frozen=True)
+class WebMentions:
+    query: str
+    mentions: tuple[Mention, ...]
+    wealth_signals: tuple[WealthSignal, ...]
+    cost_usd: float | None
+    request_id: str | None = None
+
+
+def wealth_signals(mentions: tuple[Mention, ...]) -> tuple[WealthSignal, ...]:
+    """At most one signal per (kind, url), taken from the title or a highlight."""
+    found: dict[tuple[str, str], WealthSignal] = {}
+    for mention in mentions:
+        for text in (mention.title or "", *mention.highlights):
+            for kind, pattern in WEALTH_PATTERNS:
+                if pattern.search(text) and (kind, mention.url) not in found:
+                    found[(kind, mention.url)] = WealthSignal(kind, text.strip(), mention.url)
+                    break
+    return tuple(found.values())
+
+
+def parse_search(query: str) -> Any:
+    def parse(response: httpx.Response) -> WebMentions:
+        body = json_body(response)
+        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            raise ValueError("expected an object with a results list")
+        mentions = []
+        for item in body["results"]:
+            if not isinstance(item, dict) or not item.get("url"):
+                raise ValueError("result without url")
+            highlights = item.get("highlights") or []
+            if not isinstance(highlights, list):
+                raise TypeError("highlights is not a list")
+            mentions.append(
+                Mention(
+                    title=item.get("title"),
+                    url=str(item["url"]),
+                    published_date=item.get("publishedDate"),
+                    highlights=tuple(str(h) for h in highlights),
+                )
+            )
+        cost = body.get("costDollars") or {}
+        total = cost.get("total") if isinstance(cost, dict) else None
+        as_tuple = tuple(mentions)
+        return WebMentions(
+            query=query,
+            mentions=as_tuple,
+            wealth_signals=wealth_signals(as_tuple),
+            cost_usd=float(total) if total is not None else None,
+            request_id=body.get("requestId"),
+        )
+
+    return parse
+
+
+class ExaResource(ProviderResource):
+    """Exa: web mentions of a prospect ("{name} {company}") with highlights, and the wealth
+    signals found in them (liquidity events, funding, philanthropy, board seats ...). The cost
+    Exa reports per request (`costDollars.total`) is recorded in `api_usage`. Key from
+    `EXA_API_KEY`."""
+
+    PROVIDER: ClassVar[str] = "exa"
+    DEFAULT_RPS: ClassVar[int] = 100
+
+    api_key: str = Field(description="Exa API key (env EXA_API_KEY).")
+    base_url: str = Field(default=EXA_BASE_URL)
+
+    def validate_config(self) -> None:
+        self._require_secret(self.api_key, "EXA_API_KEY")
+
+    def default_headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key, "Accept": "application/json"}
+
+    def secrets(self) -> list[str]:
+        return [self.api_key]
+
+    def search_mentions(self, *, name: str, company: str, num_results: int = 10) -> WebMentions:
+        """Web mentions of `name` at `company`, newest information Exa has."""
+        query = f"{name} {company}".strip()
+        body = {
+            "query": query,
+            "type": "auto",
+            "numResults": max(1, min(num_results, 100)),
+            "contents": {
+                "highlights": {
+                    "numSentences": HIGHLIGHT_SENTENCES,
+                    "highlightsPerUrl": HIGHLIGHTS_PER_URL,
+                }
+            },
+        }
+        result = self._call(
+            endpoint=SEARCH_PATH,
+            method="POST",
+            url=SEARCH_PATH,
+            json=body,
+            parse=parse_search(query),
+            cost=lambda r: r.cost_usd,
+        )
+        return result or WebMentions(query=query, mentions=(), wealth_signals=(), cost_usd=0.0)

@@ -1,0 +1,459 @@
+"""The shared base of the provider resources: HTTP session, retries, breaker, limit, usage.
+
+Every provider call goes through `ProviderResource._call`:
+
+1. the shared circuit breaker admits the call (or raises `CircuitOpenError` without any I/O);
+2. each attempt first takes a slot from the shared rate limiter, then sends the request;
+3. tenacity retries 429, 5xx, timeouts and connection errors with exponential backoff and
+   jitter, waiting at least what `Retry-After` asks (capped); 401/403 and other 4xx are raised
+   at once; 404 is a normal "no match" (`None`);
+4. the outcome is counted in `api_usage` / `api_call_log` and reported to the breaker.
+
+State that must hold across Dagster runs (breaker, rate-limit budget, usage) lives in the app
+database; the `httpx.Client` is per resource instance and closed at teardown.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+import dagster as dg
+import httpx
+from pydantic import Field, PrivateAttr, ValidationError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.resources.circuit_breaker import BreakerSettings, CircuitBreaker
+from phronesis_dagster.resources.errors import (
+    CircuitOpenError,
+    MalformedResponseError,
+    ProviderAuthError,
+    ProviderConfigError,
+    ProviderError,
+    ProviderRequestError,
+    ProviderUnavailableError,
+    RateLimitWaitExceeded,
+)
+from phronesis_dagster.resources.rate_limit import SharedRateLimiter
+from phronesis_dagster.resources.usage import UsageTracker
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+DEFAULT_MAX_RETRIES = 3
+RETRY_MIN_WAIT_SECONDS = 0.5
+RETRY_MAX_WAIT_SECONDS = 20.0
+MAX_RETRY_AFTER_SECONDS = 60.0
+RATE_LIMIT_MAX_WAIT_SECONDS = 60.0
+ERROR_BODY_EXCERPT_CHARS = 200
+
+
+class _RetryableStatus(Exception):
+    """A 429 or 5xx answer; carries the server's Retry-After, if any."""
+
+    def __init__(self, status: int, retry_after: float | None, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    if value := headers.get("retry-after-ms"):
+        try:
+            return max(float(value) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+class ProviderResource(dg.ConfigurableResource):
+    """Base of the provider clients (not a resource of its own)."""
+
+    PROVIDER: ClassVar[str] = ""
+    DEFAULT_RPS: ClassVar[int] = 100
+
+    app_db: AppDatabase
+    provider_mode: str = Field(
+        default="live", description="`live` or `emulator`; the assets put it in metadata."
+    )
+    timeout_seconds: float = Field(
+        default=DEFAULT_TIMEOUT_SECONDS, description="Read/write timeout of one request."
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES,
+        description="Retries after the first attempt on 429, 5xx, timeouts, connection errors.",
+    )
+    retry_min_wait_seconds: float = Field(default=RETRY_MIN_WAIT_SECONDS)
+    retry_max_wait_seconds: float = Field(default=RETRY_MAX_WAIT_SECONDS)
+    max_retry_after_seconds: float = Field(
+        default=MAX_RETRY_AFTER_SECONDS, description="Cap on a server's Retry-After."
+    )
+    requests_per_second: int | None = Field(
+        default=None,
+        description="Client-side limit shared by every run and machine (None = the provider's "
+        "default).",
+    )
+    rate_limit_max_wait_seconds: float = Field(default=RATE_LIMIT_MAX_WAIT_SECONDS)
+    breaker_failure_rate_threshold: float = Field(
+        default=0.5, description="Failure share in the window that opens the circuit."
+    )
+    breaker_min_calls: int = Field(default=10, description="Calls in the window before tripping.")
+    breaker_window_seconds: float = Field(default=60.0)
+    breaker_reset_timeout_seconds: float = Field(
+        default=30.0, description="How long an open circuit skips calls before one probe."
+    )
+    breaker_probe_timeout_seconds: float = Field(default=120.0)
+
+    _client: httpx.Client | None = PrivateAttr(default=None)
+    _ready: bool = PrivateAttr(default=False)
+    _run_id: str | None = PrivateAttr(default=None)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Fail at resource set-up, not as a 403 deep inside a run.
+        self._validate()
+        self._ready = True
+        try:
+            run = context.run
+        except Exception:  # noqa: BLE001 - no run outside of executions (build_resources)
+            run = None
+        self._run_id = run.run_id if run is not None else None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session (also done at the end of every run)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _validate(self) -> None:
+        for url in self.configured_urls():
+            if not url.startswith(("http://", "https://")):
+                raise ProviderConfigError(self.PROVIDER, f"base URL must be http(s): {url!r}")
+        self.validate_config()
+
+    def configured_urls(self) -> list[str]:
+        """The provider base URLs (subclasses declare a `base_url` field)."""
+        return [getattr(self, "base_url", "")]
+
+    def validate_config(self) -> None:
+        """Subclasses check their secrets here and raise `ProviderConfigError`."""
+
+    def _require_secret(self, value: str | None, env_var: str) -> None:
+        if not value or not value.strip():
+            raise ProviderConfigError(
+                self.PROVIDER, f"missing API key: set the environment variable {env_var}"
+            )
+
+    def _ensure_ready(self) -> None:
+        if not self._ready:
+            self._validate()
+            self._ready = True
+
+    def default_headers(self) -> dict[str, str]:
+        """Headers on every request (auth goes here)."""
+        return {}
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in an error message."""
+        return []
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.configured_urls()[0].rstrip("/"),
+                headers=self.default_headers(),
+                timeout=httpx.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
+            )
+        return self._client
+
+    # -- shared machinery --------------------------------------------------------------------
+
+    @property
+    def log(self):  # noqa: ANN201 - dagster's logger type is private
+        return dg.get_dagster_logger(f"phronesis.{self.PROVIDER}")
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return CircuitBreaker(
+            self.PROVIDER,
+            self.app_db,
+            BreakerSettings(
+                failure_rate_threshold=self.breaker_failure_rate_threshold,
+                min_calls=self.breaker_min_calls,
+                window_seconds=self.breaker_window_seconds,
+                reset_timeout_seconds=self.breaker_reset_timeout_seconds,
+                probe_timeout_seconds=self.breaker_probe_timeout_seconds,
+            ),
+            log=self.log,
+        )
+
+    @property
+    def rate_limiter(self) -> SharedRateLimiter:
+        return SharedRateLimiter(
+            self.PROVIDER,
+            self.app_db,
+            self.requests_per_second or self.DEFAULT_RPS,
+            max_wait_seconds=self.rate_limit_max_wait_seconds,
+        )
+
+    @property
+    def usage(self) -> UsageTracker:
+        return UsageTracker(self.app_db, run_id=self._run_id)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets():
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _admit(self, endpoint: str) -> bool:
+        """Ask the breaker; True = this call is the half-open probe."""
+        try:
+            return self.breaker.before_call()
+        except CircuitOpenError:
+            self.usage.record(self.PROVIDER, endpoint, "circuit_open")
+            raise
+        except Exception as exc:  # noqa: BLE001 - a breaker store outage must not stop calls
+            self.log.warning(
+                "circuit breaker %s unavailable (%s); calling anyway", self.PROVIDER, exc
+            )
+            return False
+
+    def _report(self, *, failed: bool, probe: bool, error: str = "") -> None:
+        try:
+            if failed:
+                self.breaker.record_failure(error, probe=probe)
+            else:
+                self.breaker.record_success(probe=probe)
+        except Exception as exc:  # noqa: BLE001
+            self.log.warning("circuit breaker %s not updated: %s", self.PROVIDER, exc)
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = wait_exponential_jitter(
+            initial=self.retry_min_wait_seconds, max=self.retry_max_wait_seconds
+        )(state)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(max(retry_after, backoff), self.max_retry_after_seconds)
+        return backoff
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        self.log.info(
+            "%s: attempt %d failed (%s); retrying in %.2f s",
+            self.PROVIDER,
+            state.attempt_number,
+            self._scrub(str(exc)),
+            state.next_action.sleep if state.next_action else 0.0,
+        )
+
+    # -- the call ----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        *,
+        endpoint: str,
+        method: str,
+        url: str,
+        parse: Callable[[httpx.Response], T],
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        not_found_is_empty: bool = True,
+        cost: Callable[[T], float | None] | None = None,
+    ) -> T | None:
+        """One logical provider call (with retries). Returns None on 404 / no match."""
+        self._ensure_ready()
+        probe = self._admit(endpoint)
+        try:
+            response, latency_ms = self._send(
+                endpoint=endpoint,
+                method=method,
+                url=url,
+                json=json,
+                params=params,
+                headers=headers,
+                not_found_is_empty=not_found_is_empty,
+            )
+        except RateLimitWaitExceeded:
+            # Our own budget, not the provider's health: the breaker is not told (a probe
+            # that never reports back is taken over after the probe timeout).
+            raise
+        except ProviderUnavailableError as exc:
+            self._report(failed=True, probe=probe, error=str(exc))
+            raise
+        except ProviderError:
+            # 401/403/4xx: the provider answered, so it is healthy.
+            self._report(failed=False, probe=probe)
+            raise
+        except BaseException:
+            self._report(failed=False, probe=probe)
+            raise
+
+        if response.status_code == 404 and not_found_is_empty:
+            self.usage.record(
+                self.PROVIDER,
+                endpoint,
+                "not_found",
+                http_status=404,
+                latency_ms=latency_ms,
+                cost_usd=0.0,
+            )
+            self._report(failed=False, probe=probe)
+            return None
+        try:
+            result = parse(response)
+        except (ValueError, KeyError, TypeError, ValidationError, MalformedResponseError) as exc:
+            error = MalformedResponseError(
+                self.PROVIDER,
+                f"{endpoint}: response does not fit the expected shape "
+                f"({type(exc).__name__}: {self._scrub(str(exc))[:ERROR_BODY_EXCERPT_CHARS]})",
+                http_status=response.status_code,
+            )
+            self.usage.record(
+                self.PROVIDER,
+                endpoint,
+                "failure",
+                http_status=response.status_code,
+                latency_ms=latency_ms,
+            )
+            self._report(failed=True, probe=probe, error=str(error))
+            raise error from None
+        cost_usd = None
+        if cost is not None:
+            try:
+                cost_usd = cost(result)
+            except Exception:  # noqa: BLE001 - cost is best effort
+                cost_usd = None
+        outcome = "not_found" if result is None else "success"
+        self.usage.record(
+            self.PROVIDER,
+            endpoint,
+            outcome,
+            http_status=response.status_code,
+            latency_ms=latency_ms,
+            cost_usd=cost_usd,
+        )
+        self._report(failed=False, probe=probe)
+        return result
+
+    def _send(
+        self,
+        *,
+        endpoint: str,
+        method: str,
+        url: str,
+        json: Any,
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+        not_found_is_empty: bool,
+    ) -> tuple[httpx.Response, float]:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type((_RetryableStatus, httpx.TransportError)),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(
+                self._attempt, endpoint, method, url, json, params, headers, not_found_is_empty
+            )
+        except _RetryableStatus as exc:
+            raise ProviderUnavailableError(
+                self.PROVIDER,
+                f"{method} {endpoint} still failing after {self.max_retries + 1} attempts: "
+                f"{self._scrub(str(exc))}",
+                http_status=exc.status,
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailableError(
+                self.PROVIDER,
+                f"{method} {endpoint} timed out after {self.max_retries + 1} attempts "
+                f"({type(exc).__name__}, timeout {self.timeout_seconds} s)",
+            ) from None
+        except httpx.TransportError as exc:
+            raise ProviderUnavailableError(
+                self.PROVIDER,
+                f"{method} {endpoint} connection failed after {self.max_retries + 1} attempts "
+                f"({type(exc).__name__}: {self._scrub(str(exc))})",
+            ) from None
+
+    def _attempt(
+        self,
+        endpoint: str,
+        method: str,
+        url: str,
+        json: Any,
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+        not_found_is_empty: bool,
+    ) -> tuple[httpx.Response, float]:
+        self.rate_limiter.acquire()
+        started = time.perf_counter()
+        try:
+            response = self.http.request(method, url, json=json, params=params, headers=headers)
+        except httpx.TransportError:
+            latency_ms = (time.perf_counter() - started) * 1000
+            self.usage.record(self.PROVIDER, endpoint, "failure", latency_ms=latency_ms)
+            raise
+        latency_ms = (time.perf_counter() - started) * 1000
+        status = response.status_code
+        if status < 400 or (status == 404 and not_found_is_empty):
+            return response, latency_ms
+        detail = self._scrub(response.text[:ERROR_BODY_EXCERPT_CHARS].strip())
+        outcome = "rate_limited" if status == 429 else "failure"
+        self.usage.record(
+            self.PROVIDER, endpoint, outcome, http_status=status, latency_ms=latency_ms
+        )
+        if status == 429 or status >= 500:
+            raise _RetryableStatus(status, parse_retry_after(response.headers), detail)
+        if status in (401, 403):
+            raise ProviderAuthError(
+                self.PROVIDER,
+                f"{method} {endpoint} -> HTTP {status}: credentials rejected or access denied "
+                f"(not retried): {detail}",
+                http_status=status,
+            )
+        raise ProviderRequestError(
+            self.PROVIDER, f"{method} {endpoint} -> HTTP {status}: {detail}", http_status=status
+        )
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The JSON body, or `ValueError` (-> MalformedResponseError) when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ValueError(f"body is not JSON: {response.text[:80]!r}") from exc

@@ -1,0 +1,106 @@
+"""Client-side rate limit per provider, shared by every process, built on pyrate-limiter.
+
+pyrate-limiter (v4) keeps the sliding-window log in a database bucket, so every process that
+points at the same bucket shares one budget:
+
+- embedded default (SQLite app DB): a `SQLiteBucket` in `ratelimit.sqlite` next to the app
+  database file, guarded by a file lock (`use_file_lock=True`) so processes on the machine
+  serialise their check-and-insert;
+- PostgreSQL app DB: a `PostgresBucket` (table `ratelimit___<provider>` created on first use)
+  that takes an exclusive table lock for each check-and-insert, so it holds across machines.
+
+The window is 1.1 s rather than 1 s (`WINDOW_MARGIN_MS`) so that jitter between granting a slot
+and the request reaching the provider never puts n + 1 requests into one of its seconds.
+
+`acquire()` blocks until a slot is free, at most `max_wait_seconds`, then raises
+`RateLimitWaitExceeded`. The `Limiter` objects cached here are only handles (connections, a
+file lock); the budget itself lives in the bucket, never in process memory.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
+
+from phronesis_dagster.resources.app_db import AppDatabase, local_data_dir, normalize_url
+from phronesis_dagster.resources.errors import RateLimitWaitExceeded
+
+RATE_LIMIT_FILE = "ratelimit.sqlite"
+# Extra sleep pyrate-limiter adds to a computed wait, for clock drift between processes.
+BUFFER_MS = 20
+# The bucket records when a slot was granted, the provider counts when the request arrives;
+# thread scheduling and network jitter between the two could put n + 1 arrivals into one of
+# the provider's one-second windows, so our window is a little longer than a second.
+WINDOW_MARGIN_MS = 100
+
+# Keyed by process id too: a forked child must open its own connections and file lock.
+_limiters: dict[tuple[int, str, str, int], Limiter] = {}
+_lock = threading.Lock()
+
+
+def bucket_location(app_db_url: str) -> str:
+    """Where the bucket of an app database lives: the SQLite file next to a SQLite app DB, or
+    the PostgreSQL database itself."""
+    url = sa.make_url(normalize_url(app_db_url))
+    if url.get_backend_name() == "sqlite":
+        db_path = url.database
+        folder = Path(db_path).resolve().parent if db_path and db_path != ":memory:" else None
+        return str((folder or local_data_dir()) / RATE_LIMIT_FILE)
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _build_limiter(location: str, provider: str, requests_per_second: int) -> Limiter:
+    rates = [Rate(requests_per_second, Duration.SECOND + WINDOW_MARGIN_MS)]
+    if location.startswith("postgresql"):
+        from psycopg_pool import ConnectionPool
+        from pyrate_limiter import PostgresBucket
+
+        pool = ConnectionPool(location, min_size=0, max_size=4, open=True)
+        bucket = PostgresBucket(pool, f"provider_{provider}", rates)
+    else:
+        bucket = SQLiteBucket.init_from_file(
+            rates, table=f"provider_{provider}", db_path=location, use_file_lock=True
+        )
+    return Limiter(bucket, buffer_ms=BUFFER_MS)
+
+
+class SharedRateLimiter:
+    """At most `requests_per_second` calls per second to one provider across all processes."""
+
+    def __init__(
+        self,
+        provider: str,
+        app_db: AppDatabase,
+        requests_per_second: int,
+        *,
+        max_wait_seconds: float = 60.0,
+    ) -> None:
+        if requests_per_second < 1:
+            raise ValueError("requests_per_second must be >= 1")
+        self.provider = provider
+        self.requests_per_second = requests_per_second
+        self.max_wait_seconds = max_wait_seconds
+        self.location = bucket_location(app_db.url)
+
+    @property
+    def limiter(self) -> Limiter:
+        key = (os.getpid(), self.location, self.provider, self.requests_per_second)
+        with _lock:
+            if key not in _limiters:
+                _limiters[key] = _build_limiter(*key[1:])
+            return _limiters[key]
+
+    def acquire(self) -> None:
+        """Wait for a slot; raise `RateLimitWaitExceeded` after `max_wait_seconds`."""
+        if not self.limiter.try_acquire(
+            self.provider, blocking=True, timeout=self.max_wait_seconds
+        ):
+            raise RateLimitWaitExceeded(
+                self.provider,
+                f"no rate-limit slot within {self.max_wait_seconds:.0f} s "
+                f"({self.requests_per_second} requests/s shared by all runs)",
+            )

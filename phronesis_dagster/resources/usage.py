@@ -1,0 +1,105 @@
+"""Usage tracking for provider calls: `api_usage` counters and the `api_call_log`.
+
+Every attempt appends one `api_call_log` row; the (provider, UTC date, origin) counter in
+`api_usage` is incremented in the same transaction with a single
+`INSERT ... ON CONFLICT DO UPDATE SET x = api_usage.x + excluded.x`, which is atomic on
+PostgreSQL and on SQLite >= 3.24, so concurrent runs never lose an increment.
+
+Tracking must never break enrichment: any database error is logged as a warning and swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from phronesis_dagster.db.models import ApiCallLog, ApiUsage
+from phronesis_dagster.resources.app_db import AppDatabase
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["success", "not_found", "failure", "rate_limited", "circuit_open"]
+PIPELINE_ORIGIN = "pipeline"
+
+
+class UsageTracker:
+    """Records provider calls in the app database. Cheap to build; holds no state itself."""
+
+    def __init__(
+        self, app_db: AppDatabase, *, origin: str = PIPELINE_ORIGIN, run_id: str | None = None
+    ) -> None:
+        self.app_db = app_db
+        self.origin = origin
+        self.run_id = run_id
+
+    def record(
+        self,
+        provider: str,
+        endpoint: str,
+        outcome: Outcome,
+        *,
+        http_status: int | None = None,
+        latency_ms: float | None = None,
+        cost_usd: float | None = None,
+    ) -> None:
+        """Count one call attempt. Never raises."""
+        try:
+            self._record(provider, endpoint, outcome, http_status, latency_ms, cost_usd)
+        except Exception as exc:  # noqa: BLE001 - tracking must never block enrichment
+            logger.warning("usage tracking failed for %s %s: %s", provider, endpoint, exc)
+
+    def _record(
+        self,
+        provider: str,
+        endpoint: str,
+        outcome: Outcome,
+        http_status: int | None,
+        latency_ms: float | None,
+        cost_usd: float | None,
+    ) -> None:
+        # A no-match is a successful call (and free at ContactOut/Apollo).
+        success = 1 if outcome in ("success", "not_found") else 0
+        failure = 1 if outcome == "failure" else 0
+        limited = 1 if outcome == "rate_limited" else 0
+        cost = float(cost_usd or 0.0) if success else 0.0
+        now = datetime.now(UTC)
+        table = ApiUsage.__table__
+        insert = postgresql.insert if self.app_db.is_postgres else sqlite.insert
+        stmt = insert(table).values(
+            provider=provider,
+            date=now.date(),
+            origin=self.origin,
+            success_count=success,
+            failure_count=failure,
+            rate_limited_count=limited,
+            cost_usd=cost,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.provider, table.c.date, table.c.origin],
+            set_={
+                "success_count": table.c.success_count + stmt.excluded.success_count,
+                "failure_count": table.c.failure_count + stmt.excluded.failure_count,
+                "rate_limited_count": table.c.rate_limited_count + stmt.excluded.rate_limited_count,
+                "cost_usd": table.c.cost_usd + stmt.excluded.cost_usd,
+                "updated_at": sa.text("CURRENT_TIMESTAMP"),
+            },
+        )
+        with self.app_db.begin() as conn:
+            if outcome != "circuit_open":
+                conn.execute(stmt)
+            conn.execute(
+                sa.insert(ApiCallLog.__table__).values(
+                    provider=provider,
+                    endpoint=endpoint[:200],
+                    outcome=outcome,
+                    http_status=http_status,
+                    latency_ms=latency_ms,
+                    cost_usd=cost_usd,
+                    run_id=self.run_id,
+                    called_at=now,
+                )
+            )

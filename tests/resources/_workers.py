@@ -1,0 +1,54 @@
+"""Functions run in child processes (spawned, so they import everything afresh, like a
+separate Dagster run would)."""
+
+from __future__ import annotations
+
+import time
+
+from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.resources.circuit_breaker import BreakerSettings, CircuitBreaker
+from phronesis_dagster.resources.errors import CircuitOpenError
+from phronesis_dagster.resources.rate_limit import SharedRateLimiter
+
+SETTINGS = BreakerSettings(
+    failure_rate_threshold=0.5, min_calls=4, window_seconds=60, reset_timeout_seconds=0.5
+)
+
+
+def acquire_many(url: str, provider: str, rps: int, n: int, start_at: float) -> list[float]:
+    """Take `n` slots of the shared limiter; returns when each was granted."""
+    limiter = SharedRateLimiter(provider, AppDatabase(url=url), rps, max_wait_seconds=30)
+    _ = limiter.limiter  # connect before the common start so set-up time does not skew
+    time.sleep(max(0.0, start_at - time.time()))
+    stamps = []
+    for _ in range(n):
+        limiter.acquire()
+        stamps.append(time.time())
+    return stamps
+
+
+def fail_calls(url: str, n: int) -> str:
+    """Report `n` failures to the shared breaker; returns the state this process sees."""
+    breaker = CircuitBreaker("exa", AppDatabase(url=url), SETTINGS)
+    for _ in range(n):
+        breaker.record_failure("HTTP 503", probe=False)
+    return breaker.snapshot().state
+
+
+def check_admission(url: str) -> str:
+    """What a new call in this process is told: `closed`, `probe` or `circuit_open`."""
+    breaker = CircuitBreaker("exa", AppDatabase(url=url), SETTINGS)
+    try:
+        return "probe" if breaker.before_call() else "closed"
+    except CircuitOpenError:
+        return "circuit_open"
+
+
+def race_for_probe(url: str, start_at: float) -> str:
+    breaker = CircuitBreaker("exa", AppDatabase(url=url), SETTINGS)
+    breaker.snapshot()  # connect first
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        return "probe" if breaker.before_call() else "closed"
+    except CircuitOpenError:
+        return "circuit_open"

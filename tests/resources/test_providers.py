@@ -1,0 +1,75 @@
+"""Live / emulator mode selection of the five provider resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from phronesis_dagster.resources.errors import ProviderConfigError
+from phronesis_dagster.resources.providers import (
+    EMULATOR_SEC_USER_AGENT,
+    build_provider_resources,
+    provider_mode,
+)
+
+ALL_LIVE = {
+    "CONTACTOUT_API_KEY": "a",
+    "EXA_API_KEY": "b",
+    "APOLLO_API_KEY": "c",
+    "ANTHROPIC_API_KEY": "d",
+    "SEC_USER_AGENT": "Acme ops@acme.com",
+}
+KEYS = ["contactout", "exa", "edgar", "apollo", "claude"]
+
+
+def test_emulator_mode_points_everything_at_the_emulator(emu, rdb):
+    resources = build_provider_resources(rdb, env={"PHRONESIS_EMULATOR_URL": emu.url})
+    assert sorted(resources) == sorted(KEYS)
+    assert {r.provider_mode for r in resources.values()} == {"emulator"}
+    assert resources["edgar"].user_agent == EMULATOR_SEC_USER_AGENT
+    assert resources["edgar"].data_base_url == emu.url + "/sec/data"
+    assert resources["claude"].base_url == emu.url + "/anthropic"
+    # Every resource really talks to the emulator.
+    with dg.build_resources(resources) as built:
+        assert built.contactout.enrich_person(email="jane.doe@acme.com") is not None
+        assert built.exa.search_mentions(name="Jane Doe", company="Acme") is not None
+        assert built.edgar.cik_for_ticker("AAPL") == "0000320193"
+        assert isinstance(built.apollo.search_people(titles=["CFO"], per_page=2), list)
+        assert built.claude.summarize_prospect(prospect={"name": "Jane"}, sources={}).summary
+    assert set(emu.stats()["requests"]) == {"contactout", "exa", "edgar", "apollo", "anthropic"}
+
+
+def test_live_mode_reads_every_secret_through_envvar(rdb):
+    resources = build_provider_resources(rdb, env=ALL_LIVE)
+    assert {r.provider_mode for r in resources.values()} == {"live"}
+    assert isinstance(resources["exa"].api_key, dg.EnvVar)
+    assert isinstance(resources["edgar"].user_agent, dg.EnvVar)
+    assert resources["contactout"].base_url == "https://api.contactout.com"
+
+
+def test_partial_live_keys_name_the_missing_variables(rdb):
+    env = {k: v for k, v in ALL_LIVE.items() if k not in ("APOLLO_API_KEY", "SEC_USER_AGENT")}
+    env["PHRONESIS_EMULATOR_URL"] = "http://127.0.0.1:1"  # keys set: never silently emulate
+    with pytest.raises(ProviderConfigError) as info:
+        build_provider_resources(rdb, env=env)
+    assert "APOLLO_API_KEY" in str(info.value) and "SEC_USER_AGENT" in str(info.value)
+    assert "EXA_API_KEY" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "live"),
+        ({"PHRONESIS_EMULATOR_URL": "http://x"}, "emulator"),
+        ({"PHRONESIS_EMULATOR_URL": "http://x", "EXA_API_KEY": "k"}, "live"),
+        ({"PHRONESIS_PROVIDER_MODE": "emulator", "EXA_API_KEY": "k"}, "emulator"),
+        ({"PHRONESIS_PROVIDER_MODE": "live", "PHRONESIS_EMULATOR_URL": "http://x"}, "live"),
+    ],
+)
+def test_mode_selection(env, expected):
+    assert provider_mode(env) == expected
+
+
+def test_emulator_mode_without_url_is_an_error(rdb):
+    with pytest.raises(ProviderConfigError, match="PHRONESIS_EMULATOR_URL"):
+        build_provider_resources(rdb, env={"PHRONESIS_PROVIDER_MODE": "emulator"})
