@@ -1,0 +1,152 @@
+"""The Kubernetes deployment (deploy/) agrees with the production instance (dagster.yaml), the code
+location and the image: a drift between them would only show up in a cluster."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from unittest import mock
+
+import yaml
+from alembic.script import ScriptDirectory
+
+from phronesis_dagster.db import migrate
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "deploy" / "helm" / "phronesis-dagster"
+# Importing the definitions binds the provider resources; emulator mode loads them without keys.
+PROVIDER_ENV = {
+    "PHRONESIS_PROVIDER_MODE": "emulator",
+    "PHRONESIS_EMULATOR_URL": "http://127.0.0.1:9",
+}
+PROVIDER_SECRET_KEYS = {
+    "PHRONESIS_DATABASE_URL",
+    "REDIS_URL",
+    "CONTACTOUT_API_KEY",
+    "EXA_API_KEY",
+    "APOLLO_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "SEC_USER_AGENT",
+}
+
+
+def _instance_yaml() -> dict:
+    return yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
+
+
+def _helm_values() -> dict:
+    return yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+def test_helm_instance_settings_match_dagster_yaml() -> None:
+    instance = _instance_yaml()
+    chart = _helm_values()["dagster"]
+
+    runs = chart["concurrency"]["runs"]
+    assert chart["concurrency"]["enabled"] is True
+    assert runs["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
+    assert runs["tagConcurrencyLimits"] == instance["concurrency"]["runs"]["tag_concurrency_limits"]
+    pools = chart["concurrency"]["pools"]
+    assert {
+        "default_limit": pools["defaultLimit"],
+        "granularity": pools["granularity"],
+        "op_granularity_run_buffer": pools["opGranularityRunBuffer"],
+    } == instance["concurrency"]["pools"]
+
+    daemon = chart["dagsterDaemon"]
+    assert daemon["runCoordinator"]["type"] == instance["run_coordinator"]["class"]
+    # Limits live only in `concurrency`: any queuedRunCoordinator value makes the chart render
+    # run_coordinator limits too, and Dagster rejects an instance with both.
+    queued = daemon["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert not any(queued.values()), queued
+    assert daemon["runRetries"] == {
+        "enabled": instance["run_retries"]["enabled"],
+        "maxRetries": instance["run_retries"]["max_retries"],
+        "retryOnAssetOrOpFailure": instance["run_retries"]["retry_on_asset_or_op_failure"],
+    }
+    monitoring = instance["run_monitoring"]
+    assert daemon["runMonitoring"]["enabled"] == monitoring["enabled"]
+    assert daemon["runMonitoring"]["startTimeoutSeconds"] == monitoring["start_timeout_seconds"]
+    assert daemon["runMonitoring"]["pollIntervalSeconds"] == monitoring["poll_interval_seconds"]
+    # Only the K8sRunLauncher can resume a run in place; the single-host launcher must keep 0.
+    assert chart["runLauncher"]["type"] == "K8sRunLauncher"
+    assert daemon["runMonitoring"]["maxResumeRunAttempts"] > 0
+    assert monitoring["max_resume_run_attempts"] == 0
+
+    assert chart["telemetry"]["enabled"] is instance["telemetry"]["enabled"] is False
+    scheme = instance["storage"]["postgres"]["postgres_db"]["scheme"]
+    assert chart["postgresql"]["postgresqlScheme"] == scheme
+
+
+def test_helm_release_serves_this_code_location_with_its_secrets() -> None:
+    values = _helm_values()
+    chart = values["dagster"]
+    assert chart["postgresql"]["enabled"] is False  # external, managed Dagster database
+
+    (deployment,) = chart["dagster-user-deployments"]["deployments"]
+    module_name = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["dagster"][
+        "module_name"
+    ]
+    assert deployment["codeServerArgs"] == ["-m", module_name]
+    assert deployment["image"]["repository"] == values["phronesis"]["image"]["repository"]
+
+    secret_name = values["phronesis"]["secretName"]
+    assert {"name": secret_name} in deployment["envSecrets"]
+    assert {"name": secret_name} in chart["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]
+
+    secrets = list(yaml.safe_load_all((REPO_ROOT / "deploy/k8s/secrets.example.yaml").read_text()))
+    by_name = {doc["metadata"]["name"]: doc["stringData"] for doc in secrets}
+    assert PROVIDER_SECRET_KEYS <= set(by_name[secret_name])
+    assert "postgresql-password" in by_name[chart["global"]["postgresqlSecretName"]]
+
+
+def test_dockerfile_copies_files_that_exist_and_installs_the_package() -> None:
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11", dockerfile, re.M)
+    assert re.search(r'pip install "\.\[k8s\]"', dockerfile)
+    sources = [
+        src
+        for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile, re.M)
+        for src in [part for part in line.split() if not part.startswith("--")][:-1]
+    ]
+    assert sources, "no COPY from the build context"
+    ignore = (REPO_ROOT / "deploy" / "Dockerfile.dockerignore").read_text()
+    for src in sources:
+        assert (REPO_ROOT / src).exists(), f"Dockerfile copies missing {src}"
+        assert f"!{src}" in ignore, f"{src} is excluded from the build context"
+
+
+def test_migrate_hook_command_migrates_an_empty_app_database(tmp_path: Path) -> None:
+    template = (CHART / "templates" / "migrate-job.yaml").read_text()
+    command = ast.literal_eval(re.search(r"command: (\[.*\])", template).group(1))
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+
+    result = subprocess.run(
+        [sys.executable, *command[1:]],
+        cwd=tmp_path,
+        env={**os.environ, "PHRONESIS_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    scripts = ScriptDirectory.from_config(migrate.alembic_config(url))
+    assert migrate.current(url) == scripts.get_current_head()
+
+
+def test_run_tag_limits_match_tags_the_project_puts_on_its_runs() -> None:
+    """A limit on a `phronesis/...` tag nobody sets would silently limit nothing."""
+    with mock.patch.dict(os.environ, PROVIDER_ENV):
+        from phronesis_dagster.definitions import defs
+
+    job_tags = [job.tags for job in defs.get_repository_def().get_all_jobs()]
+    limits = _instance_yaml()["concurrency"]["runs"]["tag_concurrency_limits"]
+    own = [limit for limit in limits if limit["key"].startswith("phronesis/")]
+    assert own, "no run limit on the project's own tags"
+    for limit in own:
+        assert any(tags.get(limit["key"]) == limit["value"] for tags in job_tags), limit
