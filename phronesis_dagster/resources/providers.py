@@ -79,8 +79,12 @@ def build_provider_resources(
             "claude": ClaudeResource(api_key=EMULATOR_KEY, base_url=url["claude"], **common),
         }
 
-    missing = [v for v in (*KEY_ENVS.values(), SEC_USER_AGENT_ENV) if not env.get(v)]
-    if missing:
+    credentials = (*KEY_ENVS.values(), SEC_USER_AGENT_ENV)
+    missing = [v for v in credentials if not env.get(v)]
+    # With no credential at all the code location still loads (the usage and quota assets need
+    # none); a run that needs a provider then fails at resource set-up naming the variable. A
+    # partial set is a mistake worth stopping on at load time.
+    if missing and len(missing) < len(credentials):
         raise ProviderConfigError(
             "providers",
             "live mode needs every provider credential; missing: "

@@ -73,3 +73,13 @@ def test_mode_selection(env, expected):
 def test_emulator_mode_without_url_is_an_error(rdb):
     with pytest.raises(ProviderConfigError, match="PHRONESIS_EMULATOR_URL"):
         build_provider_resources(rdb, env={"PHRONESIS_PROVIDER_MODE": "emulator"})
+
+
+def test_no_credentials_still_loads_and_fails_at_setup_naming_the_variable(rdb, monkeypatch):
+    for name in ALL_LIVE:
+        monkeypatch.delenv(name, raising=False)
+    resources = build_provider_resources(rdb, env={})
+    assert {r.provider_mode for r in resources.values()} == {"live"}
+    with pytest.raises(Exception, match="EXA_API_KEY"):
+        with dg.build_resources({"exa": resources["exa"]}):
+            pass
