@@ -48,6 +48,24 @@ BAR_WIDTH = 20
 API_USAGE_KEY = dg.AssetKey("api_usage")
 API_CALL_LOG_KEY = dg.AssetKey("api_call_log")
 
+# Tables written by the provider resources on every call, not by an asset: declared so the UI
+# shows where api_quota_daily and enrichment_health_daily get their numbers.
+api_usage = dg.AssetSpec(
+    API_USAGE_KEY,
+    description="Provider calls per (provider, UTC day, origin): successes, failures, 429s and "
+    "cost in USD. Incremented atomically by every provider resource call (origin `pipeline`); "
+    "api_quota_daily copies the web app's Redis counters in as origin `web_app`.",
+    group_name="operations",
+    kinds={"sql"},
+)
+api_call_log = dg.AssetSpec(
+    API_CALL_LOG_KEY,
+    description="One row per provider call attempt (outcome, HTTP status, latency, cost, run id), "
+    "written by the provider resources; the source of latency percentiles.",
+    group_name="operations",
+    kinds={"sql"},
+)
+
 # end_offset=1: today is a partition too, so the hourly refresh can show today's burn.
 
 
