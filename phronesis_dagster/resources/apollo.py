@@ -12,7 +12,12 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
-from phronesis_dagster.resources.http_client import ProviderResource, json_body
+from phronesis_dagster.resources.http_client import (
+    ProviderResource,
+    json_body,
+    optional_object,
+    optional_str,
+)
 
 APOLLO_BASE_URL = "https://api.apollo.io"
 MATCH_PATH = "/api/v1/people/match"
@@ -74,6 +79,14 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def _list(value: Any, what: str) -> list[Any]:
+    if not value:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"{what} is not a list")
+    return value
+
+
 def parse_match(response: httpx.Response) -> PersonMatch | None:
     body = _object(json_body(response), "body")
     if "person" not in body:
@@ -82,44 +95,58 @@ def parse_match(response: httpx.Response) -> PersonMatch | None:
     if person is None:
         return None
     person = _object(person, "person")
-    org = person.get("organization") or {}
-    contact = person.get("contact") or {}
+    org = optional_object(person.get("organization"), "organization")
+    contact = optional_object(person.get("contact"), "contact")
+
+    def text(source: dict[str, Any], key: str) -> str | None:
+        return optional_str(source.get(key), key)
+
     phones = [
-        p.get("sanitized_number") or p.get("raw_number")
-        for p in (contact.get("phone_numbers") or [])
+        optional_str(p.get("sanitized_number") or p.get("raw_number"), "phone")
+        for p in _list(contact.get("phone_numbers"), "phone_numbers")
         if isinstance(p, dict)
     ]
     history = tuple(
         Employment(
-            organization_name=e.get("organization_name"),
-            title=e.get("title"),
-            start_date=e.get("start_date"),
-            end_date=e.get("end_date"),
+            organization_name=text(e, "organization_name"),
+            title=text(e, "title"),
+            start_date=text(e, "start_date"),
+            end_date=text(e, "end_date"),
             current=bool(e.get("current")),
         )
-        for e in (person.get("employment_history") or [])
+        for e in _list(person.get("employment_history"), "employment_history")
         if isinstance(e, dict)
     )
+    employees = org.get("estimated_num_employees")
+    if employees is not None and (isinstance(employees, bool) or not isinstance(employees, int)):
+        raise TypeError("estimated_num_employees is not an integer")
     return PersonMatch(
-        apollo_id=person.get("id"),
-        name=person.get("name"),
-        first_name=person.get("first_name"),
-        last_name=person.get("last_name"),
-        title=person.get("title"),
-        headline=person.get("headline"),
-        seniority=person.get("seniority"),
-        email=person.get("email"),
-        email_status=person.get("email_status"),
-        personal_emails=tuple(person.get("personal_emails") or ()),
+        apollo_id=text(person, "id"),
+        name=text(person, "name"),
+        first_name=text(person, "first_name"),
+        last_name=text(person, "last_name"),
+        title=text(person, "title"),
+        headline=text(person, "headline"),
+        seniority=text(person, "seniority"),
+        email=text(person, "email"),
+        email_status=text(person, "email_status"),
+        personal_emails=tuple(
+            e
+            for e in (
+                optional_str(v, "personal_emails")
+                for v in _list(person.get("personal_emails"), "personal_emails")
+            )
+            if e
+        ),
         phones=tuple(p for p in phones if p),
-        linkedin_url=person.get("linkedin_url"),
-        city=person.get("city"),
-        state=person.get("state"),
-        country=person.get("country"),
-        organization_name=org.get("name"),
-        organization_domain=org.get("primary_domain"),
-        organization_employees=org.get("estimated_num_employees"),
-        organization_industry=org.get("industry"),
+        linkedin_url=text(person, "linkedin_url"),
+        city=text(person, "city"),
+        state=text(person, "state"),
+        country=text(person, "country"),
+        organization_name=text(org, "name"),
+        organization_domain=text(org, "primary_domain"),
+        organization_employees=employees,
+        organization_industry=text(org, "industry"),
         employment_history=history,
     )
 
@@ -136,10 +163,16 @@ def parse_search(response: httpx.Response) -> list[PersonSearchHit]:
         hits.append(
             PersonSearchHit(
                 apollo_id=str(p["id"]),
-                first_name=p.get("first_name"),
-                last_name_obfuscated=p.get("last_name_obfuscated") or p.get("last_name"),
-                title=p.get("title"),
-                organization_name=org.get("name") if isinstance(org, dict) else None,
+                first_name=optional_str(p.get("first_name"), "first_name"),
+                last_name_obfuscated=optional_str(
+                    p.get("last_name_obfuscated") or p.get("last_name"), "last_name"
+                ),
+                title=optional_str(p.get("title"), "title"),
+                organization_name=(
+                    optional_str(org.get("name"), "organization.name")
+                    if isinstance(org, dict)
+                    else None
+                ),
                 has_email=bool(p.get("has_email")),
                 has_direct_phone=str(p.get("has_direct_phone", "")).lower() in ("yes", "true"),
             )

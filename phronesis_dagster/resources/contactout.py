@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
-from phronesis_dagster.resources.http_client import ProviderResource, json_body
+from phronesis_dagster.resources.http_client import ProviderResource, json_body, optional_str
 
 CONTACTOUT_BASE_URL = "https://api.contactout.com"
 ENRICH_PATH = "/v1/people/enrich"
@@ -56,18 +56,29 @@ def parse_contact(response: httpx.Response) -> ContactInfo | None:
     if not isinstance(company, dict):
         company = {"name": str(company)}
     status = profile.get("work_email_status") or {}
+
+    def text(source: dict[str, Any], *keys: str) -> str | None:
+        # `source.get(a) or source.get(b)`, checked to be text.
+        value = None
+        for key in keys:
+            if value := source.get(key):
+                break
+        return optional_str(value, keys[0])
+
     return ContactInfo(
         work_emails=_strings(profile.get("work_email")),
         personal_emails=_strings(profile.get("personal_email")),
         phones=_strings(profile.get("phone")),
-        full_name=profile.get("full_name") or profile.get("fullName"),
-        headline=profile.get("headline"),
-        location=profile.get("location"),
-        industry=profile.get("industry"),
-        linkedin_url=profile.get("url") or profile.get("linkedin_url"),
-        company_name=company.get("name"),
-        company_domain=company.get("domain") or company.get("email_domain"),
-        work_email_status=tuple(sorted(status.items())) if isinstance(status, dict) else (),
+        full_name=text(profile, "full_name", "fullName"),
+        headline=text(profile, "headline"),
+        location=text(profile, "location"),
+        industry=text(profile, "industry"),
+        linkedin_url=text(profile, "url", "linkedin_url"),
+        company_name=text(company, "name"),
+        company_domain=text(company, "domain", "email_domain"),
+        work_email_status=tuple(
+            sorted((str(k), str(v)) for k, v in status.items()) if isinstance(status, dict) else ()
+        ),
     )
 
 

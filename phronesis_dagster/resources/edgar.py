@@ -74,6 +74,8 @@ def form4_filings(submissions: dict[str, Any]) -> list[Form4Filing]:
     filings = []
     for form, accession, filed, doc in zip(forms, accessions, dates, docs, strict=True):
         if form in FORM4_TYPES and doc:
+            if not isinstance(accession, str) or not isinstance(doc, str):
+                raise TypeError("accessionNumber and primaryDocument must be strings")
             filings.append(
                 Form4Filing(
                     accession_number=accession,
@@ -171,6 +173,13 @@ class EdgarResource(ProviderResource):
             if not isinstance(body, dict):
                 raise ValueError("expected an object")
             form4_filings(body)  # validates the parallel arrays
+            name, tickers = body.get("name"), body.get("tickers")
+            if name is not None and not isinstance(name, str):
+                raise TypeError("name is not a string")
+            if tickers is not None and not (
+                isinstance(tickers, list) and all(isinstance(t, str) for t in tickers)
+            ):
+                raise TypeError("tickers is not a list of strings")
             return body
 
         return self._call(

@@ -36,7 +36,10 @@ TRANSACTION_CODES: dict[str, str] = {
     "U": "disposition from a tender of shares",
 }
 
-_XML_BLOCK = re.compile(r"<XML>\s*(.*?)\s*</XML>", re.DOTALL | re.IGNORECASE)
+# Two plain searches, not one `<XML>(.*?)</XML>` pattern: that one backtracks over the rest of
+# the document for every unclosed `<XML>`, quadratic on a garbled multi-megabyte body.
+_XML_OPEN = re.compile(r"<XML>", re.IGNORECASE)
+_XML_CLOSE = re.compile(r"</XML>", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,10 @@ def extract_ownership_xml(document: str) -> str:
     """The `ownershipDocument` XML of a raw Form 4 file or of a full `.txt` submission."""
     if "<ownershipDocument" not in document:
         raise ValueError("no <ownershipDocument> in the document")
-    if match := _XML_BLOCK.search(document):
-        return match.group(1)
+    if (opened := _XML_OPEN.search(document)) and (
+        closed := _XML_CLOSE.search(document, opened.end())
+    ):
+        return document[opened.end() : closed.start()].strip()
     return document.strip()
 
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
-from phronesis_dagster.resources.http_client import ProviderResource, json_body
+from phronesis_dagster.resources.http_client import ProviderResource, json_body, optional_str
 
 EXA_BASE_URL = "https://api.exa.ai"
 SEARCH_PATH = "/search"
@@ -91,9 +91,9 @@ def parse_search(query: str) -> Any:
                 raise TypeError("highlights is not a list")
             mentions.append(
                 Mention(
-                    title=item.get("title"),
+                    title=optional_str(item.get("title"), "title"),
                     url=str(item["url"]),
-                    published_date=item.get("publishedDate"),
+                    published_date=optional_str(item.get("publishedDate"), "publishedDate"),
                     highlights=tuple(str(h) for h in highlights),
                 )
             )
@@ -105,7 +105,7 @@ def parse_search(query: str) -> Any:
             mentions=as_tuple,
             wealth_signals=wealth_signals(as_tuple),
             cost_usd=float(total) if total is not None else None,
-            request_id=body.get("requestId"),
+            request_id=optional_str(body.get("requestId"), "requestId"),
         )
 
     return parse

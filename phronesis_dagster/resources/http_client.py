@@ -457,3 +457,26 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError as exc:
         raise ValueError(f"body is not JSON: {response.text[:80]!r}") from exc
+    except RecursionError:
+        # Deeply nested arrays/objects overflow the decoder's stack.
+        raise ValueError("body is JSON nested too deeply to parse") from None
+
+
+def optional_str(value: Any, what: str) -> str | None:
+    """A text field of a body: None and strings as they are, numbers as text; anything else
+    (booleans, lists, objects) is `TypeError` (-> MalformedResponseError)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"{what} is not a string: {type(value).__name__}")
+
+
+def optional_object(value: Any, what: str) -> dict[str, Any]:
+    """A nested object of a body; missing, null or empty is `{}`, anything else not an object
+    is `TypeError`."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} is not an object: {type(value).__name__}")
+    return value
