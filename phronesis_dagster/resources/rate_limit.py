@@ -20,7 +20,9 @@ file lock); the budget itself lives in the bucket, never in process memory.
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -95,12 +97,36 @@ class SharedRateLimiter:
             return _limiters[key]
 
     def acquire(self) -> None:
-        """Wait for a slot; raise `RateLimitWaitExceeded` after `max_wait_seconds`."""
-        if not self.limiter.try_acquire(
-            self.provider, blocking=True, timeout=self.max_wait_seconds
-        ):
-            raise RateLimitWaitExceeded(
-                self.provider,
-                f"no rate-limit slot within {self.max_wait_seconds:.0f} s "
-                f"({self.requests_per_second} requests/s shared by all runs)",
-            )
+        """Wait for a slot; raise `RateLimitWaitExceeded` after `max_wait_seconds`.
+
+        Each attempt is a non-blocking check-and-insert stamped with the clock at that moment.
+        pyrate-limiter's own blocking mode records a waiter at its *planned* wake-up time, so a
+        thread that wakes late (a busy CPU) is logged earlier than it really went out and lets
+        an extra request into the provider's second; two runs sharing EDGAR's 10/s showed it.
+        """
+        deadline = time.monotonic() + self.max_wait_seconds
+        # timeout=0 rather than blocking=False: the latter hands `False` to the file lock as a
+        # timeout (pyrate-limiter 4.5) and raises.
+        while not self.limiter.try_acquire(self.provider, blocking=True, timeout=0):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RateLimitWaitExceeded(
+                    self.provider,
+                    f"no rate-limit slot within {self.max_wait_seconds:.0f} s "
+                    f"({self.requests_per_second} requests/s shared by all runs)",
+                )
+            # Jitter keeps the waiters of several processes from retrying in lock step.
+            time.sleep(min(remaining, self._wait_hint() + random.uniform(0, BUFFER_MS) / 1000))
+
+    def _wait_hint(self) -> float:
+        """Seconds until the bucket expects a free slot (a fraction of a slot if unknown)."""
+        fallback = 1 / (2 * self.requests_per_second)
+        try:
+            factory = self.limiter.bucket_factory
+            item = factory.wrap_item(self.provider, 1)
+            delay_ms = factory.get(item).waiting(item)
+        except Exception:  # noqa: BLE001 - only a hint; the next attempt re-checks anyway
+            return fallback
+        if not isinstance(delay_ms, int | float) or delay_ms < 0:
+            return fallback
+        return max(delay_ms / 1000, 0.001)
