@@ -1,0 +1,62 @@
+"""Load: one tick of `enrichment_request_sensor` over 10,000 pending requests on PostgreSQL (no
+provider is called) batches every one of them, each prospect in exactly one batch, with one
+dynamic partition and one run request per batch. The tick's time is printed, not asserted
+(Dagster's budget for a tick is 60 s; `bench/enrichment.py` measures it on its own)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest
+from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
+from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
+from tests.reliability.conftest import seed_prospects
+
+PENDING = 10_000
+BATCH_SIZE = 100
+
+
+@pytest.mark.postgres
+def test_one_tick_batches_ten_thousand_pending_requests(pg_app_db, capsys):
+    tenant, ids = seed_prospects(pg_app_db, PENDING, public_share=0.1)
+    job_id = enqueue_enrichment(pg_app_db.engine, tenant_id=tenant, prospect_ids=ids)
+    sensor = build_enrichment_request_sensor(
+        SensorSettings(batch_size=BATCH_SIZE, max_requests_per_tick=PENDING)
+    )
+
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"app_db": pg_app_db})
+        started = time.perf_counter()
+        result = sensor(context)
+        seconds = time.perf_counter() - started
+    with capsys.disabled():
+        print(f"\nsensor tick over {PENDING:,} pending requests (PostgreSQL): {seconds:.2f} s")
+
+    assert isinstance(result, dg.SensorResult)
+    keys = [r.partition_key for r in result.run_requests]
+    assert len(keys) == PENDING // BATCH_SIZE
+    assert [r.run_key for r in result.run_requests] == keys
+    (add,) = result.dynamic_partitions_requests
+    assert sorted(add.partition_keys) == sorted(keys)
+    assert {r.tags["phronesis/batch_prospects"] for r in result.run_requests} == {"100"}
+    with pg_app_db.connect() as conn:
+        requests = list(conn.execute(sa.select(EnrichmentRequest.__table__)))
+        job = conn.execute(sa.select(EnrichmentJob).where(EnrichmentJob.id == job_id)).one()
+    assert {r.status for r in requests} == {"queued"}
+    assert sorted(r.prospect_id for r in requests) == sorted(ids)  # each prospect once
+    per_batch = Counter(r.batch_key for r in requests)
+    assert set(per_batch) == set(keys)
+    assert set(per_batch.values()) == {BATCH_SIZE}
+    # Batches follow request order: batch i holds requests [100 i, 100 i + 100).
+    by_id = sorted(requests, key=lambda r: r.id)
+    for i, key in enumerate(sorted(keys, key=lambda k: int(k.split("-")[1]))):
+        assert {r.batch_key for r in by_id[i * BATCH_SIZE : (i + 1) * BATCH_SIZE]} == {key}
+    assert job.total == PENDING
+    # The tick read exactly its cap, so the cursor moves past the last request it saw.
+    assert json.loads(result.cursor)["after_id"] == by_id[-1].id
