@@ -47,7 +47,7 @@ from phronesis_dagster.assets.ops import (  # noqa: E402
     enrichment_health_daily,
     tenant_activity_daily,
 )
-from phronesis_dagster.assets.quotas import api_quota_daily  # noqa: E402
+from phronesis_dagster.assets.quotas import api_call_log, api_quota_daily, api_usage  # noqa: E402
 from phronesis_dagster.schedules.quotas import (  # noqa: E402
     OPS_JOBS,
     OPS_SCHEDULES,
@@ -57,6 +57,8 @@ from phronesis_dagster.schedules.quotas import (  # noqa: E402
 # api_quota_daily needs the resource key "web_app_redis" (WebAppRedis() from
 # phronesis_dagster.resources.redis_counters), bound in _resources().
 OPS_ASSETS: list = [
+    api_usage,
+    api_call_log,
     api_quota_daily,
     enrichment_health_daily,
     enrichment_error_feed,

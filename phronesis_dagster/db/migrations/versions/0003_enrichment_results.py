@@ -4,7 +4,7 @@ re-run batch from calling (and paying) a provider again for a source that alread
 Also indexes prospects by enrichment status, which the stuck-prospect check and the sensor read.
 
 Revision ID: 0003
-Revises: 0004 (while developing; the lead re-chains after 0002)
+Revises: 0001
 Create Date: 2026-11-23
 """
 

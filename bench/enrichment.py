@@ -1,0 +1,319 @@
+"""Benchmark: prospect enrichment end to end against the standalone provider emulator.
+
+Three measurements, on the embedded default (a SQLite app database) unless `--database-url`
+points at a PostgreSQL database:
+
+1. sensor tick: `enrichment_request_sensor` over 10,000 pending requests (plus duplicates and
+   bad rows) - must stay well under Dagster's 60 s tick budget;
+2. throughput: N prospects (default 2,000) enqueued as one bulk job, batched by the sensor, each
+   batch run in a fresh process (as the run launcher does) with `--concurrency` runs at a time,
+   emulator at 50 ms latency and 100 requests/s per provider (EDGAR 10/s). Wall time is compared
+   with the rate-limit bound = max over providers of (requests the emulator saw / that
+   provider's rate), the time the slowest provider needs even with perfect concurrency;
+3. one run per prospect: 20 prospects as 20 single-prospect runs, the per-prospect cost
+   compared with the batched per-prospect cost.
+
+Usage: `.venv/bin/python bench/enrichment.py [--prospects 2000] [--public-share 0.1]
+[--concurrency 4] [--database-url URL]`. Prints figures; the wall/bound ratio is the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import sqlalchemy as sa
+
+from phronesis_dagster.db import migrate
+from phronesis_dagster.db.models import EnrichmentJob, EnrichmentSourceResult, Prospect, Tenant
+from phronesis_dagster.demo_data import insert_demo_prospects
+from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
+from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
+
+REPO = Path(__file__).resolve().parents[1]
+LATENCY_MS = 50
+EMULATOR_RATES = {"apollo": 100, "contactout": 100, "exa": 100, "anthropic": 100, "edgar": 10}
+# The resources' own client-side limits (DEFAULT_RPS): Claude's is 50/s, below the emulator's.
+CLIENT_RATES = {"apollo": 100, "contactout": 100, "exa": 100, "anthropic": 50, "edgar": 10}
+EMULATOR_SEED = 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_db(url: str | None, folder: Path) -> AppDatabase:
+    url = url or f"sqlite:///{folder / 'app.db'}"
+    migrate.upgrade(url)
+    return AppDatabase(url=url)
+
+
+def seed(app_db: AppDatabase, n: int, public_share: float, salt: int) -> tuple[int, list[int]]:
+    with app_db.begin() as conn:
+        tenant = conn.execute(
+            sa.insert(Tenant).returning(Tenant.id), {"name": f"Bench {salt}"}
+        ).scalar_one()
+        ids = insert_demo_prospects(
+            conn,
+            tenant_id=tenant,
+            count=n,
+            rng=random.Random(salt),
+            public_company_share=public_share,
+            seed=EMULATOR_SEED,
+        )
+    return tenant, ids
+
+
+def tick(app_db: AppDatabase, settings: SensorSettings, cursor: str | None = None):
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"app_db": app_db}
+        )
+        started = time.perf_counter()
+        result = build_enrichment_request_sensor(settings)(context)
+        return result, time.perf_counter() - started
+
+
+def bench_sensor_tick(db_url: str | None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        app_db = fresh_db(db_url and _new_pg_db(db_url, "tick"), Path(tmp))
+        tenant, ids = seed(app_db, 10_000, 0.0, 1)
+        enqueue_enrichment(app_db.engine, tenant_id=tenant, prospect_ids=ids)
+        # Duplicates and bad rows make the tick do all of its work: coalescing and rejecting.
+        for pid in ids[:500]:
+            enqueue_enrichment(app_db.engine, tenant_id=tenant, prospect_ids=[pid])
+        other, _ = seed(app_db, 1, 0.0, 9)
+        enqueue_enrichment(app_db.engine, tenant_id=other, prospect_ids=ids[500:600])
+        pending = 10_000 + 500 + 100
+        print(f"sensor tick over {pending:,} pending requests ({app_db.dialect}):")
+        result, first = tick(app_db, SensorSettings())
+        print(
+            f"  tick 1 (cap 5,000 requests): {first:6.2f} s, {len(result.run_requests)} runs, "
+            f"{len(result.dynamic_partitions_requests[0].partition_keys)} partitions"
+        )
+        result, second = tick(app_db, SensorSettings(), result.cursor)
+        print(
+            f"  tick 2 (the rest + re-emits): {second:6.2f} s, {len(result.run_requests)} run "
+            "requests (re-emitted ones carry their old run_key)"
+        )
+        with tempfile.TemporaryDirectory() as tmp2:
+            app_db2 = fresh_db(db_url and _new_pg_db(db_url, "tick2"), Path(tmp2))
+            tenant2, ids2 = seed(app_db2, 10_000, 0.0, 2)
+            enqueue_enrichment(app_db2.engine, tenant_id=tenant2, prospect_ids=ids2)
+            _, full = tick(app_db2, SensorSettings(max_requests_per_tick=10_000))
+        print(f"  one tick over all 10,000 (cap raised): {full:6.2f} s  (budget: 60 s)")
+
+
+def _new_pg_db(admin_url: str, suffix: str) -> str:
+    name = f"bench_enrich_{suffix}_{os.getpid()}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+class Emulator:
+    """`python -m phronesis_dagster.emulator` in its own process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        rates = ",".join(f"{p}={r}" for p, r in EMULATOR_RATES.items())
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "phronesis_dagster.emulator",
+                "--port",
+                str(self.port),
+                "--seed",
+                str(EMULATOR_SEED),
+                "--latency-ms",
+                str(LATENCY_MS),
+                "--rate-limit",
+                rates,
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/_emulator/stats", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the emulator did not start")
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.url}/_emulator/stats", timeout=10).json()
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_emulator/reset", timeout=10)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def run_batches(
+    app_db: AppDatabase, emulator: Emulator, batches: list[str], concurrency: int, data_dir: Path
+) -> float:
+    """Each batch in a fresh `python -m ...runner` process, `concurrency` at a time."""
+    env = {
+        **os.environ,
+        "PHRONESIS_PROVIDER_MODE": "emulator",
+        "PHRONESIS_EMULATOR_URL": emulator.url,
+        "PHRONESIS_DATA_DIR": str(data_dir),
+        "PYTHONPATH": str(REPO),
+    }
+    todo = list(batches)
+    running: list[subprocess.Popen] = []
+    failures = 0
+    started = time.perf_counter()
+    while todo or running:
+        while todo and len(running) < concurrency:
+            running.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "phronesis_dagster.assets.enrichment.runner",
+                        app_db.url,
+                        todo.pop(0),
+                    ],
+                    cwd=REPO,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        time.sleep(0.05)
+        for proc in [p for p in running if p.poll() is not None]:
+            failures += proc.returncode != 0
+            running.remove(proc)
+    if failures:
+        print(f"  WARNING: {failures} batch run(s) failed")
+    return time.perf_counter() - started
+
+
+def queue_all(app_db: AppDatabase, settings: SensorSettings) -> list[str]:
+    keys: list[str] = []
+    cursor = None
+    while True:
+        result, _ = tick(app_db, settings, cursor)
+        cursor = result.cursor
+        new = [r.partition_key for r in (result.run_requests or []) if r.partition_key not in keys]
+        if not new:
+            return keys
+        keys += new
+
+
+def bound_seconds(requests: dict[str, int], rates: dict[str, float]) -> tuple[float, str]:
+    per = {p: requests.get(p, 0) / rates[p] for p in rates}
+    worst = max(per, key=per.get)
+    return per[worst], worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prospects", type=int, default=2_000)
+    parser.add_argument("--public-share", type=float, default=0.1)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--database-url", default=None, help="PostgreSQL admin URL (default: SQLite)"
+    )
+    parser.add_argument("--skip-tick", action="store_true")
+    args = parser.parse_args()
+
+    if not args.skip_tick:
+        bench_sensor_tick(args.database_url)
+
+    emulator = Emulator()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            os.environ["PHRONESIS_DATA_DIR"] = tmp
+            db_url = args.database_url and _new_pg_db(args.database_url, "runs")
+            app_db = fresh_db(db_url, folder)
+
+            # 2. throughput
+            tenant, ids = seed(app_db, args.prospects, args.public_share, 3)
+            job_id = enqueue_enrichment(app_db.engine, tenant_id=tenant, prospect_ids=ids)
+            batches = queue_all(app_db, SensorSettings())
+            emulator.reset()
+            wall = run_batches(app_db, emulator, batches, args.concurrency, folder)
+            stats = emulator.stats()
+            rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            requests = stats["requests"]
+            bound, slowest = bound_seconds(requests, EMULATOR_RATES)
+            client_bound, client_slowest = bound_seconds(requests, CLIENT_RATES)
+            with app_db.connect() as conn:
+                job = conn.execute(
+                    sa.select(EnrichmentJob.__table__).where(EnrichmentJob.id == job_id)
+                ).one()
+                outcomes = Counter(
+                    (r.source, r.status)
+                    for r in conn.execute(
+                        sa.select(EnrichmentSourceResult.source, EnrichmentSourceResult.status)
+                    )
+                )
+                statuses = Counter(
+                    r[0] for r in conn.execute(sa.select(Prospect.enrichment_status))
+                )
+            public = round(args.prospects * args.public_share)
+            print(
+                f"\nthroughput: {args.prospects:,} prospects (~{public} public), "
+                f"{len(batches)} batches of <= 100, {args.concurrency} concurrent run processes, "
+                f"{app_db.dialect}, emulator latency {LATENCY_MS} ms"
+            )
+            print(f"  provider requests: {json.dumps(requests, sort_keys=True)}")
+            edgar_per = requests.get("edgar", 0) / max(public, 1)
+            print(f"  EDGAR requests per public prospect: {edgar_per:.1f}")
+            print(f"  outcomes: {dict(sorted(outcomes.items()))}")
+            print(f"  prospects: {dict(statuses)}; job {job.status} {job.processed}/{job.total}")
+            print(f"  wall time: {wall:7.1f} s")
+            print(f"  rate-limit bound (emulator rates): {bound:7.1f} s ({slowest})")
+            print(
+                f"  rate-limit bound (client rates, Claude 50/s): {client_bound:7.1f} s "
+                f"({client_slowest})"
+            )
+            print(f"  peak RSS of a run process: {rss_mb:7.1f} MB")
+            batched_per_prospect = wall / args.prospects
+
+            # 3. one run per prospect
+            tenant2, ids2 = seed(app_db, 20, args.public_share, 4)
+            enqueue_enrichment(app_db.engine, tenant_id=tenant2, prospect_ids=ids2)
+            singles = queue_all(app_db, SensorSettings(batch_size=1))
+            single_wall = run_batches(app_db, emulator, singles, args.concurrency, folder)
+            per_single = single_wall / len(singles)
+            print(
+                f"\none run per prospect: {len(singles)} runs in {single_wall:.1f} s "
+                f"({args.concurrency} at a time) = {per_single:.2f} s per prospect, against "
+                f"{batched_per_prospect * 1000:.0f} ms per prospect batched "
+                f"({per_single / batched_per_prospect:.0f}x)"
+            )
+            print(f"\nwall / rate-limit bound = {wall / bound:.2f}x (target <= 1.2x)")
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

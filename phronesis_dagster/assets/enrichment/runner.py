@@ -1,0 +1,181 @@
+"""Drive enrichment without the Dagster daemon: evaluate the request sensor, run the batches it
+asks for in this process, repeat until nothing is pending. Used by the demo and the tests; in
+production the daemon does the same with the real sensor ticks and run launcher."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+import sqlalchemy as sa
+
+from phronesis_dagster.assets.enrichment.partitions import enrichment_batch_partitions
+from phronesis_dagster.db.models import EnrichmentRequest, EnrichmentSourceResult, Prospect
+from phronesis_dagster.enrichment.requests import utcnow
+from phronesis_dagster.enrichment.store import fail_batch
+from phronesis_dagster.sensors.enrichment import ENRICHMENT_REQUEST_SENSOR
+
+
+@dataclass
+class EnrichmentRunSummary:
+    """What `run_pending_enrichment` did."""
+
+    ticks: int = 0
+    runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (batch, run_id, success)
+    # {source: {status: count}} over the batches run
+    source_outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    # {enrichment_status: count} of the prospects in those batches
+    prospect_status: dict[str, int] = field(default_factory=dict)
+    # {status: count} of every enrichment request
+    request_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def batches(self) -> list[str]:
+        return [b for b, _, _ in self.runs]
+
+
+def run_pending_enrichment(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    *,
+    sensor_name: str = ENRICHMENT_REQUEST_SENSOR,
+    max_ticks: int = 50,
+    log: Callable[[str], None] | None = None,
+) -> EnrichmentRunSummary:
+    """Evaluate `sensor_name` of `defs` (with `build_sensor_context` on the persistent
+    `instance`), add its batch partitions, execute each requested batch run in this process,
+    and tick again until a tick requests no new run. A failed run closes its batch the way
+    `enrichment_run_failure_sensor` would. Returns per-source outcome counts of those batches.
+
+    `defs` must bind `app_db` and the provider resources (contactout, exa, edgar, apollo,
+    claude)."""
+    say = log or (lambda _msg: None)
+    sensor_def = defs.resolve_sensor_def(sensor_name)
+    app_db = defs.resources["app_db"]
+    summary = EnrichmentRunSummary()
+    cursor: str | None = None
+    executed: set[str] = set()
+    for _ in range(max_ticks):
+        context = dg.build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            sensor_name=sensor_name,
+            resources={"app_db": app_db},
+        )
+        result = sensor_def(context)
+        summary.ticks += 1
+        cursor = result.cursor if isinstance(result, dg.SensorResult) else cursor
+        requests = [
+            r for r in (getattr(result, "run_requests", None) or []) if r.run_key not in executed
+        ]
+        if not requests:
+            break
+        instance.add_dynamic_partitions(
+            enrichment_batch_partitions.name, [r.partition_key for r in requests]
+        )
+        for request in requests:
+            batch = request.partition_key
+            executed.add(request.run_key)
+            say(f"running {batch} ({request.tags.get('phronesis/batch_prospects')} prospects)")
+            outcome = execute_batch(defs, batch, instance=instance, tags=dict(request.tags))
+            summary.runs.append((batch, outcome.run_id, outcome.success))
+    _fill_counts(app_db.engine, summary)
+    return summary
+
+
+def _fill_counts(engine: sa.Engine, summary: EnrichmentRunSummary) -> None:
+    batches = summary.batches
+    res, req, pros = (
+        EnrichmentSourceResult.__table__,
+        EnrichmentRequest.__table__,
+        Prospect.__table__,
+    )
+    with engine.connect() as conn:
+        if batches:
+            for r in conn.execute(
+                sa.select(res.c.source, res.c.status, sa.func.count())
+                .where(res.c.batch_key.in_(batches))
+                .group_by(res.c.source, res.c.status)
+            ):
+                summary.source_outcomes.setdefault(r[0], {})[r[1]] = int(r[2])
+            in_batches = sa.select(req.c.prospect_id).where(req.c.batch_key.in_(batches))
+            for r in conn.execute(
+                sa.select(pros.c.enrichment_status, sa.func.count())
+                .where(pros.c.id.in_(in_batches))
+                .group_by(pros.c.enrichment_status)
+            ):
+                summary.prospect_status[r[0]] = int(r[1])
+        for r in conn.execute(sa.select(req.c.status, sa.func.count()).group_by(req.c.status)):
+            summary.request_status[r[0]] = int(r[1])
+
+
+def execute_batch(
+    defs: dg.Definitions,
+    batch_key: str,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    max_workers_per_provider: int | None = None,
+    tags: dict[str, str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Execute `enrichment_batch_job` for one batch in this process (a throwaway instance unless
+    one is given). A failed run closes its batch like the failure sensor would."""
+    from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
+
+    instance = instance or dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(enrichment_batch_partitions.name, [batch_key])
+    run_config = (
+        {
+            "ops": {
+                "enrich_batch": {"config": {"max_workers_per_provider": max_workers_per_provider}}
+            }
+        }
+        if max_workers_per_provider
+        else None
+    )
+    job = defs.resolve_job_def(enrichment_batch_job.name)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=batch_key,
+        raise_on_error=False,
+        run_config=run_config,
+        tags=tags,
+    )
+    if not result.success:
+        fail_batch(
+            defs.resources["app_db"].engine,
+            batch_key,
+            error="run failed (see the run's logs)",
+            run_id=result.run_id,
+            now=utcnow(),
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m phronesis_dagster.assets.enrichment.runner DB_URL BATCH_KEY [WORKERS]`: run one
+    batch in a fresh process, the way a launched run does; providers from the environment
+    (`PHRONESIS_PROVIDER_MODE`, `PHRONESIS_EMULATOR_URL` or the API keys)."""
+    import sys
+
+    from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS, enrichment_batch_job
+    from phronesis_dagster.resources.app_db import AppDatabase
+    from phronesis_dagster.resources.providers import build_provider_resources
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (2, 3):
+        print(main.__doc__)
+        return 2
+    app_db = AppDatabase(url=args[0])
+    defs = dg.Definitions(
+        assets=ENRICHMENT_ASSETS,
+        jobs=[enrichment_batch_job],
+        resources={"app_db": app_db, **build_provider_resources(app_db)},
+    )
+    workers = int(args[2]) if len(args) == 3 else None
+    return 0 if execute_batch(defs, args[1], max_workers_per_provider=workers).success else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,333 @@
+"""The request contract with the web app and the sensor's planning of a tick.
+
+The web app inserts `enrichment_requests` rows (see docs/web_app_contract.md), one per prospect,
+optionally under an `enrichment_jobs` row for bulk requests. `enqueue_enrichment` is the Python
+helper for that insert. `plan_tick` decides, for the pending requests of one sensor tick, which are
+rejected, which are already fresh, and how the rest are coalesced and batched; `apply_plan` writes
+that decision in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, UtcDateTime
+from phronesis_dagster.enrichment.constants import load_sql
+
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_STALENESS = timedelta(days=7)
+# 50 batches of 100: a 5,000-prospect list is queued in one tick, and a tick over 10,000 pending
+# requests stays far under Dagster's 60 s budget (bench/enrichment.py measures it).
+DEFAULT_MAX_REQUESTS_PER_TICK = 5_000
+DEFAULT_MAX_REEMIT_PER_TICK = 100
+JOB_ERROR_LOG_LIMIT = 1_000
+_IN_CHUNK = 500
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | str | None) -> datetime | None:
+    """A timezone-aware UTC datetime from what the database returned (SQLite gives naive)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enqueue_enrichment(
+    engine: sa.Engine,
+    *,
+    tenant_id: int,
+    prospect_ids: Iterable[int],
+    requested_by: int | None = None,
+    force: bool = False,
+) -> int | None:
+    """Ask for `prospect_ids` of `tenant_id` to be enriched; what the web app's "Enrich" button
+    and bulk enqueue do.
+
+    Inserts one pending `enrichment_requests` row per distinct prospect. For more than one
+    prospect it first creates an `enrichment_jobs` row (total = number of prospects) and returns
+    its id, which the web app polls for progress; for a single prospect it returns None. The
+    sensor validates the rows later, so an unknown prospect is accepted here and rejected there
+    with a reason.
+    """
+    ids = list(dict.fromkeys(int(p) for p in prospect_ids))
+    if not ids:
+        raise ValueError("enqueue_enrichment needs at least one prospect id")
+    with engine.begin() as conn:
+        job_id = None
+        if len(ids) > 1:
+            job_id = conn.execute(
+                sa.insert(EnrichmentJob).returning(EnrichmentJob.id),
+                {
+                    "tenant_id": tenant_id,
+                    "requested_by": requested_by,
+                    "status": "pending",
+                    "total": len(ids),
+                    "errors": [],
+                },
+            ).scalar_one()
+        conn.execute(
+            sa.insert(EnrichmentRequest),
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "prospect_id": pid,
+                    "requested_by": requested_by,
+                    "force": force,
+                    "status": "pending",
+                    "job_id": job_id,
+                }
+                for pid in ids
+            ],
+        )
+    return job_id
+
+
+@dataclass(frozen=True)
+class SensorSettings:
+    """Tunables of the request sensor."""
+
+    batch_size: int = DEFAULT_BATCH_SIZE
+    staleness: timedelta = DEFAULT_STALENESS
+    max_requests_per_tick: int = DEFAULT_MAX_REQUESTS_PER_TICK
+    max_reemit_per_tick: int = DEFAULT_MAX_REEMIT_PER_TICK
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.max_requests_per_tick < 1:
+            raise ValueError(
+                f"max_requests_per_tick must be >= 1, got {self.max_requests_per_tick}"
+            )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch: a dynamic partition and one run."""
+
+    key: str
+    request_ids: tuple[int, ...]
+    prospect_ids: tuple[int, ...]
+
+
+@dataclass
+class TickPlan:
+    """What one sensor tick decided."""
+
+    scanned: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    fresh: list[tuple[int, str]] = field(default_factory=list)
+    batches: list[Batch] = field(default_factory=list)
+    deferred: int = 0
+    next_after_id: int = 0
+    job_ids: set[int] = field(default_factory=set)
+
+
+def batch_key_for(first_request_id: int) -> str:
+    """Deterministic batch key: a request belongs to one batch, so the smallest request id of a
+    batch names it uniquely, and recomputing the same tick yields the same key (and run_key)."""
+    return f"batch-{first_request_id}"
+
+
+def load_pending(conn: sa.Connection, *, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Pending requests after `after_id` (oldest first) with their prospect, for `plan_tick`."""
+    stmt = sa.text(load_sql("enrichment_pending_requests")).columns(p_last_enriched_at=UtcDateTime)
+    rows = conn.execute(stmt, {"after_id": after_id, "limit": limit}).mappings()
+    return [dict(r) for r in rows]
+
+
+def _rejection(row: Mapping[str, Any]) -> str | None:
+    pid = row["prospect_id"]
+    if row["p_id"] is None:
+        return f"prospect {pid} does not exist"
+    if int(row["p_tenant_id"]) != int(row["tenant_id"]):
+        return f"prospect {pid} belongs to another tenant"
+    missing = [
+        what
+        for what, key in (("name", "p_name"), ("company", "p_company"))
+        if not (row[key] or "").strip()
+    ]
+    if missing:
+        return f"prospect {pid} has no {' and no '.join(missing)}: nothing to search providers by"
+    return None
+
+
+def plan_tick(
+    rows: Sequence[Mapping[str, Any]],
+    settings: SensorSettings,
+    *,
+    now: datetime,
+    limit: int,
+) -> TickPlan:
+    """Validate, coalesce and batch the pending `rows` of one tick (no I/O).
+
+    - unknown prospect, another tenant's prospect, no name or no company: rejected with a reason;
+    - a prospect already queued or running in another batch: left pending (deferred) so two runs
+      never enrich the same prospect at once;
+    - several requests for one prospect: coalesced into the same batch (force if any asks);
+    - enriched successfully within the staleness window and no force: done, nothing called;
+    - the rest: batches of at most `batch_size` prospects in request order, public-company
+      prospects (slow: EDGAR) in batches of their own that come first.
+    """
+    plan = TickPlan(scanned=len(rows))
+    groups: dict[int, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row["job_id"] is not None:
+            plan.job_ids.add(int(row["job_id"]))
+        reason = _rejection(row)
+        if reason:
+            plan.rejected.append((int(row["id"]), reason))
+        elif row["busy"] or row["p_status"] == "in_progress":
+            plan.deferred += 1
+        else:
+            groups.setdefault(int(row["prospect_id"]), []).append(row)
+
+    cutoff = now - settings.staleness
+    to_enrich: list[tuple[int, list[int]]] = []
+    public = {pid: bool(group[0].get("p_public")) for pid, group in groups.items()}
+    for pid, group in groups.items():
+        ids = [int(r["id"]) for r in group]
+        first = group[0]
+        last = as_utc(first["p_last_enriched_at"])
+        force = any(bool(r["force"]) for r in group)
+        if not force and first["p_status"] == "complete" and last is not None and last >= cutoff:
+            days = settings.staleness.total_seconds() / 86400
+            reason = (
+                f"already enriched at {last.isoformat(timespec='seconds')}, within the "
+                f"{days:g}-day staleness window; request with force to re-enrich"
+            )
+            plan.fresh += [(i, reason) for i in ids]
+        else:
+            to_enrich.append((pid, ids))
+
+    # Public-company prospects (EDGAR: ~10 SEC requests each at 10/s) are batched apart and
+    # launched first: the slow batches start first and never hold back a batch of prospects
+    # that only need the fast providers.
+    to_enrich.sort(key=lambda item: (not public[item[0]], min(item[1])))
+    for group in (True, False):
+        members = [item for item in to_enrich if public[item[0]] is group]
+        for start in range(0, len(members), settings.batch_size):
+            chunk = members[start : start + settings.batch_size]
+            request_ids = tuple(sorted(i for _, ids in chunk for i in ids))
+            plan.batches.append(
+                Batch(
+                    key=batch_key_for(request_ids[0]),
+                    request_ids=request_ids,
+                    prospect_ids=tuple(pid for pid, _ in chunk),
+                )
+            )
+    # Fewer rows than asked for: the scan reached the end, so the next tick starts over and sees
+    # the deferred requests at the front again.
+    plan.next_after_id = int(rows[-1]["id"]) if len(rows) >= limit else 0
+    return plan
+
+
+def _chunks(values: Sequence[int], size: int = _IN_CHUNK) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def apply_plan(engine: sa.Engine, plan: TickPlan, *, now: datetime) -> None:
+    """Write a tick's decisions in one transaction. Every update is guarded by
+    `status = 'pending'`, so a request the web app changed meanwhile is left alone."""
+    req = EnrichmentRequest.__table__
+    guarded = sa.and_(req.c.id == sa.bindparam("rid"), req.c.status == "pending")
+    with engine.begin() as conn:
+        for status, decided in (("rejected", plan.rejected), ("done", plan.fresh)):
+            if decided:
+                conn.execute(
+                    sa.update(req)
+                    .where(guarded)
+                    .values(status=status, reason=sa.bindparam("why"), updated_at=now),
+                    [{"rid": rid, "why": why} for rid, why in decided],
+                )
+        for batch in plan.batches:
+            for ids in _chunks(batch.request_ids):
+                conn.execute(
+                    sa.update(req)
+                    .where(req.c.id.in_(ids), req.c.status == "pending")
+                    .values(status="queued", batch_key=batch.key, reason=None, updated_at=now)
+                )
+        refresh_jobs(conn, plan.job_ids, now=now)
+
+
+def queued_batches(conn: sa.Connection, *, limit: int) -> list[tuple[str, int]]:
+    """(batch_key, prospects) of batches queued in the database whose run has not started."""
+    rows = conn.execute(sa.text(load_sql("enrichment_queued_batches")), {"limit": limit})
+    return [(r.batch_key, int(r.prospects)) for r in rows]
+
+
+def refresh_jobs(conn: sa.Connection, job_ids: Iterable[int], *, now: datetime) -> None:
+    """Recompute counters, status and error log of the given bulk jobs from their requests.
+
+    The first statement takes the job row's write lock, so the reads after it see every commit
+    before it and two runs finishing batches of one job at once cannot overwrite each other with
+    a stale error log.
+    """
+    counts_sql = sa.text(load_sql("enrichment_job_counts")).bindparams(
+        sa.bindparam("now", type_=UtcDateTime)
+    )
+    errors_sql = sa.text(load_sql("enrichment_job_errors")).columns(at=UtcDateTime)
+    job = EnrichmentJob.__table__
+    for job_id in sorted(set(job_ids)):
+        conn.execute(counts_sql, {"job_id": job_id, "now": now})
+        row = conn.execute(
+            sa.select(job.c.total, job.c.processed, job.c.succeeded, job.c.failed).where(
+                job.c.id == job_id
+            )
+        ).one_or_none()
+        if row is None:
+            continue
+        active = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(EnrichmentRequest.__table__)
+            .where(
+                EnrichmentRequest.job_id == job_id,
+                EnrichmentRequest.status.in_(("queued", "running")),
+            )
+        ).scalar_one()
+        finished = row.processed >= row.total
+        if finished:
+            status = "failed" if row.total and row.succeeded == 0 else "done"
+        elif active or row.processed:
+            status = "running"
+        else:
+            status = "pending"
+        errors = [
+            {
+                "prospect_id": int(e.prospect_id),
+                "source": e.source,
+                "error": e.error,
+                "at": as_utc(e.at).isoformat() if e.at else None,
+            }
+            for e in conn.execute(errors_sql, {"job_id": job_id, "limit": JOB_ERROR_LOG_LIMIT})
+        ]
+        conn.execute(
+            sa.update(job)
+            .where(job.c.id == job_id)
+            .values(
+                status=status,
+                errors=errors,
+                finished_at=sa.func.coalesce(job.c.finished_at, now) if finished else None,
+                updated_at=now,
+            )
+        )
+
+
+def cursor_after_id(cursor: str | None) -> int:
+    """The scan position stored in the sensor cursor; 0 when missing or unreadable."""
+    try:
+        value = json.loads(cursor or "{}").get("after_id", 0)
+        return max(int(value), 0)
+    except (ValueError, TypeError, AttributeError):
+        return 0

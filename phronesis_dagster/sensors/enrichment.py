@@ -1,0 +1,215 @@
+"""Enrichment sensors: the request sensor that turns the web app's `enrichment_requests` rows into
+batch partitions and runs, and the run-status sensors that close a batch whose run failed or was
+canceled, so nothing stays `in_progress`."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import timedelta
+
+import dagster as dg
+
+from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
+from phronesis_dagster.assets.enrichment.partitions import (
+    BATCH_TAG,
+    PARTITION_TAG,
+    enrichment_batch_partitions,
+)
+from phronesis_dagster.enrichment.requests import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_REQUESTS_PER_TICK,
+    DEFAULT_STALENESS,
+    SensorSettings,
+    apply_plan,
+    cursor_after_id,
+    load_pending,
+    plan_tick,
+    queued_batches,
+    utcnow,
+)
+from phronesis_dagster.enrichment.store import fail_batch
+from phronesis_dagster.resources.app_db import AppDatabase
+
+ENRICHMENT_REQUEST_SENSOR = "enrichment_request_sensor"
+BATCH_SIZE_ENV = "PHRONESIS_ENRICHMENT_BATCH_SIZE"
+STALENESS_DAYS_ENV = "PHRONESIS_ENRICHMENT_STALENESS_DAYS"
+MAX_REQUESTS_PER_TICK_ENV = "PHRONESIS_ENRICHMENT_MAX_REQUESTS_PER_TICK"
+DEFAULT_INTERVAL_SECONDS = 30
+
+
+def settings_from_env(env: dict[str, str] | None = None) -> SensorSettings:
+    """Sensor settings from `PHRONESIS_ENRICHMENT_*` variables (defaults: 100 per batch, 7 days,
+    5,000 requests per tick). A malformed value is an error naming the variable."""
+    env = dict(os.environ) if env is None else env
+
+    def number(name: str, default: float, cast: type) -> float:
+        raw = env.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            return cast(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+    return SensorSettings(
+        batch_size=int(number(BATCH_SIZE_ENV, DEFAULT_BATCH_SIZE, int)),
+        staleness=timedelta(
+            days=number(STALENESS_DAYS_ENV, DEFAULT_STALENESS.total_seconds() / 86400, float)
+        ),
+        max_requests_per_tick=int(
+            number(MAX_REQUESTS_PER_TICK_ENV, DEFAULT_MAX_REQUESTS_PER_TICK, int)
+        ),
+    )
+
+
+def batch_run_request(batch_key: str, prospects: int) -> dg.RunRequest:
+    """The run of one batch. run_key = batch key: a re-emitted request for a batch that already
+    has a run is dropped by Dagster, so a batch never runs twice from the sensor."""
+    return dg.RunRequest(
+        run_key=batch_key,
+        partition_key=batch_key,
+        tags={BATCH_TAG: batch_key, "phronesis/batch_prospects": str(prospects)},
+    )
+
+
+def build_enrichment_request_sensor(
+    settings: SensorSettings | None = None,
+    *,
+    name: str = ENRICHMENT_REQUEST_SENSOR,
+    minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+) -> dg.SensorDefinition:
+    """The request sensor with explicit settings (tests, benchmarks); `settings_from_env()`
+    when None."""
+
+    @dg.sensor(
+        name=name,
+        job=enrichment_batch_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+    )
+    def _sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase) -> dg.SensorResult:
+        """Turns pending `enrichment_requests` into batches: rejects bad requests with a reason,
+        marks requests for freshly enriched prospects done (unless force), coalesces duplicates,
+        leaves a prospect that another batch is enriching for a later tick, then adds one
+        dynamic partition and launches one run (run_key = batch key) per batch of up to
+        `batch_size` prospects. Also re-launches batches that are queued in the database but
+        whose run request was lost."""
+        tick_settings = settings or settings_from_env()
+        started = time.perf_counter()
+        now = utcnow()
+        after_id = cursor_after_id(context.cursor)
+        limit = tick_settings.max_requests_per_tick
+        engine = app_db.engine
+        with engine.connect() as conn:
+            # Before this tick's own updates, so only batches queued by earlier ticks come back.
+            stale = queued_batches(conn, limit=tick_settings.max_reemit_per_tick)
+            rows = load_pending(conn, after_id=after_id, limit=limit)
+        plan = plan_tick(rows, tick_settings, now=now, limit=limit)
+        apply_plan(engine, plan, now=now)
+
+        run_requests = [batch_run_request(key, n) for key, n in stale]
+        run_requests += [batch_run_request(b.key, len(b.prospect_ids)) for b in plan.batches]
+        seconds = time.perf_counter() - started
+        cursor = json.dumps(
+            {
+                "after_id": plan.next_after_id,
+                "last_tick_at": now.isoformat(),
+                "last_scanned": plan.scanned,
+                "last_tick_seconds": round(seconds, 3),
+            }
+        )
+        summary = (
+            f"scanned {plan.scanned} pending request(s) after id {after_id}: "
+            f"{len(plan.batches)} new batch(es), {len(stale)} re-emitted, "
+            f"{len(plan.rejected)} rejected, {len(plan.fresh)} already fresh, "
+            f"{plan.deferred} waiting for a running enrichment ({seconds:.2f}s)"
+        )
+        context.log.info(summary)
+        if not run_requests:
+            reason = (
+                "No pending enrichment requests."
+                if not plan.scanned
+                else f"No batch to run: {summary}."
+            )
+            return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
+        return dg.SensorResult(
+            run_requests=run_requests,
+            dynamic_partitions_requests=[
+                enrichment_batch_partitions.build_add_request(
+                    [r.partition_key for r in run_requests]
+                )
+            ],
+            cursor=cursor,
+        )
+
+    return _sensor
+
+
+enrichment_request_sensor = build_enrichment_request_sensor()
+
+
+def _run_error(context: dg.RunStatusSensorContext) -> str:
+    """The run's error in one line: the failing step's error if there is one."""
+    if isinstance(context, dg.RunFailureSensorContext):
+        for event in context.get_step_failure_events():
+            data = event.step_failure_data
+            if data is not None and data.error is not None:
+                # Dagster wraps the user's exception; its cause is what a person needs to read.
+                error = data.error
+                while error.cause is not None:
+                    error = error.cause
+                return f"step {event.step_key} failed: {error.message.strip()}"
+        if context.failure_event.message:
+            return context.failure_event.message
+    return f"run {context.dagster_run.status.value.lower()}"
+
+
+def close_failed_run(
+    context: dg.RunStatusSensorContext, app_db: AppDatabase
+) -> dg.SkipReason | None:
+    """Mark the batch of a failed or canceled run failed (prospects, requests, jobs)."""
+    run = context.dagster_run
+    batch_key = run.tags.get(PARTITION_TAG) or run.tags.get(BATCH_TAG)
+    if not batch_key:
+        return dg.SkipReason(f"run {run.run_id} has no batch partition tag")
+    error = _run_error(context)
+    n = fail_batch(app_db.engine, batch_key, error=error, run_id=run.run_id, now=utcnow())
+    context.log.info(
+        f"{batch_key}: run {run.run_id} ended {run.status.value}; {n} prospect(s) "
+        f"marked failed: {error}"
+    )
+    return None
+
+
+@dg.run_failure_sensor(
+    name="enrichment_run_failure_sensor",
+    monitored_jobs=[enrichment_batch_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def enrichment_run_failure_sensor(context: dg.RunFailureSensorContext, app_db: AppDatabase):
+    """When an enrichment batch run fails (after its retries), marks the batch's prospects that
+    are still `in_progress` as `failed`, its open requests `failed` with the run's error, and
+    refreshes the bulk jobs - what the old system's `onFailure` did."""
+    return close_failed_run(context, app_db)
+
+
+@dg.run_status_sensor(
+    name="enrichment_run_canceled_sensor",
+    run_status=dg.DagsterRunStatus.CANCELED,
+    monitored_jobs=[enrichment_batch_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def enrichment_run_canceled_sensor(context: dg.RunStatusSensorContext, app_db: AppDatabase):
+    """When an enrichment batch run is canceled, marks the batch's `in_progress` prospects and
+    open requests `failed` ("run canceled") and refreshes the bulk jobs."""
+    return close_failed_run(context, app_db)
+
+
+ENRICHMENT_SENSORS = [
+    enrichment_request_sensor,
+    enrichment_run_failure_sensor,
+    enrichment_run_canceled_sensor,
+]

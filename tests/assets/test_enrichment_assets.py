@@ -1,0 +1,316 @@
+"""The enrichment assets with scripted provider fakes: per-source statuses (complete, not_found,
+failed, circuit_open, skipped), the merged prospect status, re-runs that reuse what completed,
+and the run-status sensors that close a failed or canceled batch."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS, enrichment_batch_job
+from phronesis_dagster.assets.enrichment.partitions import enrichment_batch_partitions
+from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, Prospect
+from phronesis_dagster.enrichment.requests import enqueue_enrichment
+from phronesis_dagster.enrichment.store import start_batch
+from phronesis_dagster.resources.errors import CircuitOpenError, ProviderUnavailableError
+from phronesis_dagster.sensors.enrichment import (
+    build_enrichment_request_sensor,
+    enrichment_run_canceled_sensor,
+    enrichment_run_failure_sensor,
+)
+from tests.enrichment.fixtures import add_prospect, add_tenant, prospect, requests_by_id
+
+
+@dataclass(frozen=True)
+class Found:
+    who: str
+    mentions: tuple[str, ...] = ("a mention",)
+    transactions: tuple[str, ...] = ("a Form 4 sale",)
+
+
+class Fake:
+    """A provider fake: `behaviour[name]` is 'ok', 'none', 'fail' or 'open' per prospect name."""
+
+    requests_per_second = 10
+    provider_mode = "emulator"
+
+    def __init__(self, behaviour: dict[str, str] | None = None) -> None:
+        self.behaviour = behaviour or {}
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def _answer(self, name: str):
+        with self._lock:
+            self.calls[name] += 1
+        mode = self.behaviour.get(name, "ok")
+        if mode == "fail":
+            raise ProviderUnavailableError("fake", "HTTP 503 after 3 attempts", http_status=503)
+        if mode == "open":
+            raise CircuitOpenError("fake", "circuit open")
+        return None if mode == "none" else Found(name)
+
+    def match_person(self, *, name=None, email=None, linkedin_url=None, organization_name=None):
+        return self._answer(name)
+
+    def enrich_person(self, *, email=None, linkedin_url=None, full_name=None, company=None):
+        assert email or linkedin_url
+        return self._answer(full_name)
+
+    def search_mentions(self, *, name, company, num_results=10):
+        return self._answer(name)
+
+    def insider_transactions(self, *, ticker=None, cik=None, owner_name=None):
+        return self._answer(owner_name)
+
+    def summarize_prospect(self, *, prospect, sources):
+        self._answer(prospect["name"])
+        from phronesis_dagster.resources.claude import ProspectSummary
+
+        return ProspectSummary(
+            summary=f"{prospect['name']} from {sorted(sources)}",
+            key_facts=[],
+            wealth_signals=[],
+            talking_points=[],
+        )
+
+
+@pytest.fixture
+def fakes() -> dict[str, Fake]:
+    return {
+        "apollo": Fake(),
+        "contactout": Fake(),
+        "exa": Fake(),
+        "edgar": Fake(),
+        "claude": Fake(),
+    }
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def queue_batches(app_db, instance, prospect_ids, tenant) -> list[str]:
+    enqueue_enrichment(app_db.engine, tenant_id=tenant, prospect_ids=prospect_ids)
+    result = build_enrichment_request_sensor()(
+        dg.build_sensor_context(instance=instance, resources={"app_db": app_db})
+    )
+    keys = [r.partition_key for r in result.run_requests]
+    instance.add_dynamic_partitions(enrichment_batch_partitions.name, keys)
+    return keys
+
+
+def queue_batch(app_db, instance, prospect_ids, tenant) -> str:
+    (key,) = queue_batches(app_db, instance, prospect_ids, tenant)
+    return key
+
+
+def materialize(app_db, instance, fakes, batch, selection=None):
+    return dg.materialize(
+        [a for a in ENRICHMENT_ASSETS if not isinstance(a, dg.AssetSpec)],
+        partition_key=batch,
+        instance=instance,
+        resources={"app_db": app_db, **fakes},
+        selection=selection,
+    )
+
+
+def test_each_source_records_what_happened_and_the_status_merges(app_db, instance, fakes):
+    engine = app_db.engine
+    tenant = add_tenant(engine)
+    public = add_prospect(
+        engine, tenant, name="Pat Public", is_public_company=True, company_ticker="ACME"
+    )
+    handleless = add_prospect(engine, tenant, name="Nora Nohandle", email=None)
+    unlucky = add_prospect(engine, tenant, name="Una Lucky")
+    fakes["apollo"].behaviour = {"Una Lucky": "fail", "Pat Public": "none"}
+    fakes["contactout"].behaviour = {"Una Lucky": "open"}
+    fakes["exa"].behaviour = {"Una Lucky": "fail"}
+    # The public-company prospect gets a batch of its own (EDGAR is slow), run first.
+    public_batch, private_batch = queue_batches(
+        app_db, instance, [public, handleless, unlucky], tenant
+    )
+
+    assert materialize(app_db, instance, fakes, public_batch).success
+    result = materialize(app_db, instance, fakes, private_batch)
+
+    assert result.success
+    pub, hand, unl = (prospect(engine, p) for p in (public, handleless, unlucky))
+    status = {
+        p.id: {s: v["status"] for s, v in p.enrichment_source_status.items()}
+        for p in (pub, hand, unl)
+    }
+    assert status[public] == {
+        "apollo": "not_found",
+        "contactout": "complete",
+        "exa": "complete",
+        "edgar": "complete",
+        "claude": "complete",
+    }
+    assert status[handleless]["contactout"] == "skipped"
+    assert status[handleless]["edgar"] == "skipped"
+    assert status[unlucky] == {
+        "apollo": "failed",
+        "contactout": "circuit_open",
+        "exa": "failed",
+        "edgar": "skipped",
+        "claude": "skipped",
+    }
+    assert "503" in unl.enrichment_source_status["apollo"]["error"]
+    assert unl.enrichment_source_status["apollo"]["latency_ms"] >= 0
+    assert "latency_ms" not in unl.enrichment_source_status["edgar"]
+    assert (pub.enrichment_status, hand.enrichment_status, unl.enrichment_status) == (
+        "complete",
+        "complete",
+        "failed",
+    )
+    assert pub.last_enriched_at is not None and unl.last_enriched_at is None
+    assert pub.contact_data["who"] == "Pat Public" and pub.person_data is None
+    assert "Pat Public" in pub.ai_summary["summary"] and unl.ai_summary is None
+    # Nobody was called for a source that does not apply.
+    assert fakes["edgar"].calls == Counter({"Pat Public": 1})
+    assert "Nora Nohandle" not in fakes["contactout"].calls
+    reqs = requests_by_id(engine)
+    by_prospect = {r.prospect_id: r for r in reqs.values()}
+    assert by_prospect[public].status == "done"
+    assert by_prospect[unlucky].status == "failed"
+    assert "apollo" in by_prospect[unlucky].reason
+    with engine.connect() as conn:
+        job = conn.execute(sa.select(EnrichmentJob.__table__)).one()
+    assert (job.status, job.processed, job.succeeded, job.failed) == ("done", 3, 2, 1)
+    assert sorted((e["prospect_id"], e["source"]) for e in job.errors) == [
+        (unlucky, "apollo"),
+        (unlucky, "contactout"),
+        (unlucky, "exa"),
+    ]
+    mats = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    table = mats["enriched_prospects"]["preview"].value
+    assert "| prospect | name | apollo | contactout | exa | edgar | claude |" in table
+    assert mats["person_match"]["status_failed"].value == 1
+    assert mats["person_match"]["provider_calls"].value == 2
+    assert mats["contact_enrichment"]["status_circuit_open"].value == 1
+
+
+def test_rerun_calls_only_what_did_not_complete(app_db, instance, fakes):
+    engine = app_db.engine
+    tenant = add_tenant(engine)
+    ids = [add_prospect(engine, tenant, name=n) for n in ("Ann One", "Ben Two")]
+    fakes["apollo"].behaviour = {"Ben Two": "fail"}
+    batch = queue_batch(app_db, instance, ids, tenant)
+    assert materialize(app_db, instance, fakes, batch).success
+    assert prospect(engine, ids[1]).enrichment_source_status["apollo"]["status"] == "failed"
+    first_summary = prospect(engine, ids[1]).ai_summary
+
+    fakes["apollo"].behaviour = {}  # the provider recovered
+    assert materialize(app_db, instance, fakes, batch).success
+
+    assert fakes["apollo"].calls == Counter({"Ann One": 1, "Ben Two": 2})
+    assert fakes["contactout"].calls == Counter({"Ann One": 1, "Ben Two": 1})
+    assert fakes["exa"].calls == Counter({"Ann One": 1, "Ben Two": 1})
+    # Ben's summary is redone because a new source arrived; Ann's is reused.
+    assert fakes["claude"].calls == Counter({"Ann One": 1, "Ben Two": 2})
+    ben = prospect(engine, ids[1])
+    assert ben.enrichment_source_status["apollo"]["status"] == "complete"
+    assert "apollo" in ben.ai_summary["summary"] and "apollo" not in first_summary["summary"]
+
+
+def test_materializing_one_source_calls_only_that_provider(app_db, instance, fakes):
+    engine = app_db.engine
+    tenant = add_tenant(engine)
+    pid = add_prospect(engine, tenant)
+    batch = queue_batch(app_db, instance, [pid], tenant)
+
+    result = materialize(app_db, instance, fakes, batch, selection=["web_enrichment"])
+
+    assert result.success
+    assert sum(fakes["exa"].calls.values()) == 1
+    assert not any(fakes[s].calls for s in ("apollo", "contactout", "edgar", "claude"))
+    assert set(prospect(engine, pid).enrichment_source_status) == {"exa"}
+
+
+def _failed_run(instance, batch: str, status: dg.DagsterRunStatus):
+    @dg.op
+    def boom():
+        raise RuntimeError("database went away")
+
+    @dg.job
+    def crashing():
+        boom()
+
+    result = crashing.execute_in_process(
+        instance=instance, raise_on_error=False, tags={"dagster/partition": batch}
+    )
+    run = instance.get_run_by_id(result.run_id)
+    (event,) = [
+        r.event_log_entry.dagster_event
+        for r in instance.get_records_for_run(
+            result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+        ).records
+    ]
+    return run.with_status(status), event
+
+
+@pytest.mark.parametrize(
+    ("sensor", "status", "expected_error"),
+    [
+        (enrichment_run_failure_sensor, dg.DagsterRunStatus.FAILURE, "database went away"),
+        (enrichment_run_canceled_sensor, dg.DagsterRunStatus.CANCELED, "canceled"),
+    ],
+)
+def test_failed_or_canceled_run_leaves_nothing_in_progress(
+    app_db, instance, sensor, status, expected_error
+):
+    engine = app_db.engine
+    tenant = add_tenant(engine)
+    ids = [add_prospect(engine, tenant, name=f"P {i}") for i in range(2)]
+    batch = queue_batch(app_db, instance, ids, tenant)
+    from phronesis_dagster.enrichment.requests import utcnow
+
+    start_batch(engine, batch, run_id="r1", now=utcnow())
+    assert prospect(engine, ids[0]).enrichment_status == "in_progress"
+    run, event = _failed_run(instance, batch, status)
+
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"app_db": app_db},
+    )
+    if status == dg.DagsterRunStatus.FAILURE:
+        context = context.for_run_failure()
+    sensor(context)
+
+    assert {prospect(engine, p).enrichment_status for p in ids} == {"failed"}
+    reqs = requests_by_id(engine).values()
+    assert {r.status for r in reqs} == {"failed"}
+    assert all(expected_error in r.reason for r in reqs), [r.reason for r in reqs]
+    with engine.connect() as conn:
+        job = conn.execute(sa.select(EnrichmentJob.__table__)).one()
+        pending = conn.execute(
+            sa.select(sa.func.count()).where(EnrichmentRequest.status == "running")
+        ).scalar_one()
+    assert (job.status, job.processed, job.failed, pending) == ("failed", 2, 2, 0)
+    assert {e["source"] for e in job.errors} == {"run"}
+
+
+def test_enrichment_job_definition_uses_the_batch_partitions():
+    job = dg.Definitions(
+        assets=ENRICHMENT_ASSETS,
+        jobs=[enrichment_batch_job],
+        resources={
+            "app_db": object(),
+            **{k: object() for k in ("apollo", "contactout", "exa", "edgar", "claude")},
+        },
+    ).resolve_job_def("enrichment_batch_job")
+    assert job.partitions_def == enrichment_batch_partitions
+    assert Prospect.__tablename__ == "prospects"

@@ -1,0 +1,132 @@
+"""Pure enrichment logic: the status merge, progress lines, the request helper and the planner."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest
+from phronesis_dagster.enrichment.progress import ProgressLogger
+from phronesis_dagster.enrichment.requests import (
+    SensorSettings,
+    cursor_after_id,
+    enqueue_enrichment,
+    plan_tick,
+)
+from phronesis_dagster.enrichment.status import overall_status
+from tests.enrichment.fixtures import add_prospects, add_tenant
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def row(rid: int, pid: int, **kw):
+    base = {
+        "id": rid,
+        "tenant_id": 1,
+        "prospect_id": pid,
+        "force": False,
+        "job_id": None,
+        "p_id": pid,
+        "p_tenant_id": 1,
+        "p_name": "A",
+        "p_company": "B",
+        "p_status": "pending",
+        "p_last_enriched_at": None,
+        "busy": 0,
+    }
+    return {**base, **kw}
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        ({"apollo": {"status": "complete"}, "exa": {"status": "failed"}}, "complete"),
+        ({"apollo": {"status": "not_found"}, "exa": {"status": "not_found"}}, "complete"),
+        ({"apollo": {"status": "failed"}, "exa": {"status": "circuit_open"}}, "failed"),
+        ({"apollo": {"status": "failed"}, "edgar": {"status": "skipped"}}, "failed"),
+        ({"edgar": {"status": "skipped"}, "contactout": {"status": "skipped"}}, "complete"),
+        # The summary does not rescue a prospect whose data sources all failed.
+        ({"apollo": {"status": "failed"}, "claude": {"status": "complete"}}, "failed"),
+    ],
+)
+def test_overall_status(record, expected):
+    assert overall_status(record) == expected
+
+
+def test_progress_logger_reports_rate_and_eta():
+    lines: list[str] = []
+    clock = iter([0.0, 10.0, 10.0, 20.0, 20.0]).__next__
+    progress = ProgressLogger(lines.append, label="b1", total=4, every_seconds=5, clock=clock)
+    progress.advance(2)  # t=10: 2 of 4 at 0.2/s -> 10 s left
+    progress.advance(2)  # t=20: done
+    assert lines[0] == "b1: 2/4 (50%), 0.2/s, ETA 10s"
+    assert lines[1].startswith("b1: 4/4 (100%)")
+
+
+def test_plan_batches_in_request_order_and_cursor_wraps_at_the_end():
+    rows = [row(i, 100 + i) for i in range(1, 6)]
+    plan = plan_tick(rows, SensorSettings(batch_size=2), now=NOW, limit=10)
+    assert [b.prospect_ids for b in plan.batches] == [(101, 102), (103, 104), (105,)]
+    assert [b.key for b in plan.batches] == ["batch-1", "batch-3", "batch-5"]
+    assert plan.next_after_id == 0
+    assert plan_tick(rows, SensorSettings(), now=NOW, limit=5).next_after_id == 5
+
+
+def test_plan_batches_public_company_prospects_apart_and_first():
+    rows = [row(i, 100 + i, p_public=i % 2 == 0) for i in range(1, 8)]
+    plan = plan_tick(rows, SensorSettings(batch_size=2), now=NOW, limit=10)
+    assert [b.prospect_ids for b in plan.batches] == [
+        (102, 104),
+        (106,),
+        (101, 103),
+        (105, 107),
+    ]
+
+
+def test_plan_staleness_boundary():
+    week = timedelta(days=7)
+    rows = [
+        row(1, 1, p_status="complete", p_last_enriched_at=NOW - week + timedelta(seconds=1)),
+        row(2, 2, p_status="complete", p_last_enriched_at=NOW - week - timedelta(seconds=1)),
+        # SQLite hands back naive datetimes: they are UTC.
+        row(
+            3,
+            3,
+            p_status="complete",
+            p_last_enriched_at=(NOW - timedelta(days=1)).replace(tzinfo=None),
+        ),
+    ]
+    plan = plan_tick(rows, SensorSettings(staleness=week), now=NOW, limit=10)
+    assert [rid for rid, _ in plan.fresh] == [1, 3]
+    assert [b.prospect_ids for b in plan.batches] == [(2,)]
+
+
+@pytest.mark.parametrize("cursor", [None, "", "{}", "[1]", '{"after_id": "x"}', "garbage"])
+def test_cursor_survives_missing_or_broken_values(cursor):
+    assert cursor_after_id(cursor) == 0
+    assert cursor_after_id('{"after_id": 42}') == 42
+
+
+def test_enqueue_creates_a_job_for_bulk_and_dedupes(sqlite_url):
+    engine = sa.create_engine(sqlite_url)
+    tenant = add_tenant(engine)
+    p1, p2 = add_prospects(engine, tenant, 2)
+
+    job_id = enqueue_enrichment(
+        engine, tenant_id=tenant, prospect_ids=[p1, p2, p1], requested_by=7, force=True
+    )
+    single = enqueue_enrichment(engine, tenant_id=tenant, prospect_ids=[p2])
+
+    assert single is None
+    with engine.connect() as conn:
+        job = conn.execute(sa.select(EnrichmentJob.__table__)).one()
+        reqs = conn.execute(sa.select(EnrichmentRequest.__table__)).all()
+    assert (job.id, job.total, job.status, job.requested_by) == (job_id, 2, "pending", 7)
+    assert Counter((r.prospect_id, r.job_id, bool(r.force)) for r in reqs) == Counter(
+        [(p1, job_id, True), (p2, job_id, True), (p2, None, False)]
+    )
+    with pytest.raises(ValueError, match="at least one"):
+        enqueue_enrichment(engine, tenant_id=tenant, prospect_ids=[])
