@@ -60,7 +60,10 @@ def enqueue_enrichment(
     sensor validates the rows later, so an unknown prospect is accepted here and rejected there
     with a reason.
     """
-    ids = list(dict.fromkeys(int(p) for p in prospect_ids))
+    _require_id("tenant_id", tenant_id)
+    if requested_by is not None:
+        _require_id("requested_by", requested_by)
+    ids = list(dict.fromkeys(_require_id("prospect id", p) for p in prospect_ids))
     if not ids:
         raise ValueError("enqueue_enrichment needs at least one prospect id")
     with engine.begin() as conn:
@@ -91,6 +94,21 @@ def enqueue_enrichment(
             ],
         )
     return job_id
+
+
+# BIGINT columns: anything outside this range cannot even be stored.
+_MIN_ID, _MAX_ID = -(2**63), 2**63 - 1
+
+
+def _require_id(what: str, value: Any) -> int:
+    """`value` if it is a usable row id; a clear error otherwise. `int()` would quietly turn
+    1.9 or True into prospect 1, the wrong prospect. An integer that names no row is accepted:
+    the sensor rejects it later with a reason the web app can show."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an integer id, got {value!r}")
+    if not _MIN_ID <= value <= _MAX_ID:
+        raise ValueError(f"{what} {value} does not fit a BIGINT id column")
+    return value
 
 
 @dataclass(frozen=True)
@@ -146,11 +164,24 @@ def load_pending(conn: sa.Connection, *, after_id: int, limit: int) -> list[dict
     return [dict(r) for r in rows]
 
 
+def _as_id(value: Any) -> int | None:
+    """A row id read back from the database, or None when the web app stored something else
+    (SQLite keeps text in an INTEGER column)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _rejection(row: Mapping[str, Any]) -> str | None:
     pid = row["prospect_id"]
+    if _as_id(row["tenant_id"]) is None:
+        return f"tenant_id {row['tenant_id']!r} is not an integer id"
     if row["p_id"] is None:
         return f"prospect {pid} does not exist"
-    if int(row["p_tenant_id"]) != int(row["tenant_id"]):
+    if _as_id(row["p_tenant_id"]) != _as_id(row["tenant_id"]):
         return f"prospect {pid} belongs to another tenant"
     missing = [
         what

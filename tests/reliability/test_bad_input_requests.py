@@ -284,11 +284,6 @@ def test_enqueue_rejects_bad_ids_and_writes_nothing(sqlite_url, prospect_ids):
     assert request_count(engine) == (0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="enqueue_enrichment casts ids with int(): 1.9 silently becomes prospect 1 and True "
-    "becomes prospect 1, so a wrong prospect is enqueued instead of an error",
-)
 @pytest.mark.parametrize("bad", [1.9, True], ids=["fraction", "bool"])
 def test_enqueue_rejects_non_integer_ids(sqlite_url, bad):
     engine = AppDatabase(url=sqlite_url).engine
@@ -300,11 +295,6 @@ def test_enqueue_rejects_non_integer_ids(sqlite_url, bad):
 TEXT_TENANT = "1; DROP TABLE prospects; --"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="enqueue_enrichment does not check tenant_id: for a single prospect (no job row, so "
-    "no foreign key) SQLite stores a text tenant id in the BIGINT column without error",
-)
 def test_enqueue_rejects_non_integer_tenant(sqlite_url):
     engine = AppDatabase(url=sqlite_url).engine
     with pytest.raises((ValueError, TypeError, sa.exc.StatementError)):
@@ -312,17 +302,15 @@ def test_enqueue_rejects_non_integer_tenant(sqlite_url):
     assert request_count(engine) == (0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan_tick's _rejection does int(row['tenant_id']) unguarded: one request whose "
-    "tenant_id is not an integer (SQLite stores text in BIGINT) raises ValueError out of the "
-    "sensor, so the tick fails and every other pending request stays pending",
-)
 def test_sensor_survives_a_text_tenant_id(sqlite_url, instance):
     app_db = AppDatabase(url=sqlite_url)
     engine = app_db.engine
     tenants, keeper, _ = seed(engine)
-    enqueue_enrichment(engine, tenant_id=TEXT_TENANT, prospect_ids=[keeper])
+    # The web app writes the row itself; SQLite keeps the text in the BIGINT column.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(EnrichmentRequest), {"tenant_id": TEXT_TENANT, "prospect_id": keeper}
+        )
     good = enqueue_enrichment(engine, tenant_id=tenants["own"], prospect_ids=[keeper, 10**9])
 
     result = SENSOR(dg.build_sensor_context(instance=instance, resources={"app_db": app_db}))
