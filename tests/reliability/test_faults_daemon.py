@@ -29,7 +29,10 @@ from tests.ui.test_live_webserver import BIN, INSTANCE_YAML, REPO_ROOT, WORKSPAC
 
 pytestmark = pytest.mark.postgres
 
-# The production instance's recovery settings (deploy/dagster.yaml), with short intervals.
+# The production instance's recovery settings (deploy/dagster.yaml), with short intervals and a
+# maximum run time of seconds instead of an hour: the monitoring daemon fails a STARTED run that
+# outlived it, which is how a run killed with the daemon gets closed when the run launcher
+# cannot check the worker (the local DefaultRunLauncher cannot).
 RECOVERY_YAML = """\
 run_retries:
   enabled: true
@@ -39,22 +42,12 @@ run_monitoring:
   start_timeout_seconds: 30
   poll_interval_seconds: 2
   max_resume_run_attempts: 0
+  max_runtime_seconds: 25
 """
-# ...plus a maximum run time: the monitoring daemon fails a STARTED run that outlived it even
-# when the run launcher cannot check the worker (the local DefaultRunLauncher cannot).
-MAX_RUNTIME_YAML = "  max_runtime_seconds: 25\n"
 PROSPECTS, BATCH_SIZE = 10, 5
-# Time for everything to settle after the restart: the max_runtime variant needs the run's
-# 25 s budget, a monitoring poll, the failure sensor and a retried run.
-SETTLE_TIMEOUT_S = {"production": 40, "max_runtime": 90}
-KILLED_RUN_BUG = (
-    "BUG: a batch run killed together with the daemon stays STARTED forever with the local "
-    "DefaultRunLauncher (no worker health check) and nothing in the project closes it: its "
-    "requests stay `running` and its prospects `in_progress` for good. Fix: give batch runs a "
-    "`dagster/max_runtime` tag (sensors/enrichment.py batch_run_request) or set "
-    "run_monitoring.max_runtime_seconds, so the monitoring daemon fails the dead run and the "
-    "failure sensor + run retries take over (the max_runtime variant below shows that works)."
-)
+# Time for everything to settle after the restart: the killed run's 25 s budget, a monitoring
+# poll, the failure sensor and a retried run.
+SETTLE_TIMEOUT_S = 90
 
 
 def start_daemon(home: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -74,22 +67,12 @@ def request_statuses(engine: sa.Engine) -> list[str]:
         return list(conn.execute(sa.select(EnrichmentRequest.status)).scalars())
 
 
-@pytest.mark.parametrize(
-    "recovery",
-    [
-        pytest.param("production", marks=pytest.mark.xfail(strict=True, reason=KILLED_RUN_BUG)),
-        pytest.param("max_runtime", marks=pytest.mark.slow),
-    ],
-)
-def test_daemon_killed_with_its_runs_and_restarted_loses_nothing(
-    pg_app_db, emulator, tmp_path, recovery
-):
+def test_daemon_killed_with_its_runs_and_restarted_loses_nothing(pg_app_db, emulator, tmp_path):
     emulator.configure(latency_ms=150)
     engine = pg_app_db.engine
     home = tmp_path / "dagster_home"
     home.mkdir()
-    extra = MAX_RUNTIME_YAML if recovery == "max_runtime" else ""
-    (home / "dagster.yaml").write_text(INSTANCE_YAML + RECOVERY_YAML + extra)
+    (home / "dagster.yaml").write_text(INSTANCE_YAML + RECOVERY_YAML)
     log = tmp_path / "daemon.log"
     env = {
         **os.environ,
@@ -117,7 +100,7 @@ def test_daemon_killed_with_its_runs_and_restarted_loses_nothing(
         assert set(request_statuses(engine)) & {"pending", "queued", "running"}
 
         daemon = start_daemon(home, env, log)
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S[recovery]
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while time.monotonic() < deadline:
             if not set(request_statuses(engine)) & {"pending", "queued", "running"}:
                 break
