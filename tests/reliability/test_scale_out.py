@@ -49,25 +49,16 @@ CLIENT_RATES = {
 }
 BATCH_SIZE = 100
 RUN_TIMEOUT_S = 150
-RATE_LIMIT_BUG = (
-    "BUG (resources/rate_limit.py, SharedRateLimiter): with two batch runs sharing EDGAR's "
-    "10/s client limit, the emulator (enforcing the same 10/s) answers ~15 requests 429, so "
-    "more than 10 reached it within one second. Likely causes: pyrate-limiter's blocking "
-    "try_acquire re-puts a waiting item with `timestamp += sleep_ms` instead of a fresh clock "
-    "reading, so late wake-ups of a 32-thread pool are recorded as earlier grants; and "
-    "grant-to-request jitter beyond WINDOW_MARGIN_MS (100 ms). Fix: acquire with "
-    "try_acquire(blocking=False) in a loop (fresh timestamp per try) and a window margin that "
-    "covers one slot (1 s + 1/rps) for low-rate providers."
-)
 
 
 def queue_batches(app_db, n_batches: int, batch_size: int) -> list[str]:
-    """Let the request sensor cut the pending requests into batches; their keys."""
+    """Let the request sensor cut the pending requests into batches; their keys. Public-company
+    prospects get batches of their own, so there may be more than `n_batches`."""
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"app_db": app_db})
         result = build_enrichment_request_sensor(SensorSettings(batch_size=batch_size))(context)
     keys = [r.partition_key for r in result.run_requests]
-    assert len(keys) == n_batches
+    assert len(keys) >= n_batches
     return keys
 
 
@@ -109,13 +100,12 @@ def status_codes(stats: dict) -> dict[str, Counter]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason=RATE_LIMIT_BUG)
 def test_two_concurrent_runs_share_rate_limits_and_finish(pg_app_db, emulator, tmp_path):
     emulator.configure(rate_limit_per_second=CLIENT_RATES)
     tenant, ids = seed_prospects(pg_app_db, 2 * BATCH_SIZE, public_share=0.1)
     enqueue_enrichment(pg_app_db.engine, tenant_id=tenant, prospect_ids=ids)
     batches = queue_batches(pg_app_db, 2, BATCH_SIZE)
-    logs = [tmp_path / f"run{i}.log" for i in range(2)]
+    logs = [tmp_path / f"run{i}.log" for i in range(len(batches))]
 
     processes = [
         start_run(pg_app_db, emulator.url, b, log) for b, log in zip(batches, logs, strict=True)
