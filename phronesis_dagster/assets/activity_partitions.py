@@ -16,7 +16,8 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
-from phronesis_dagster.assets.usage import USAGE_GROUP, activity_log, load_sql
+from phronesis_dagster.assets.usage import USAGE_GROUP, activity_log
+from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.resources.app_db import AppDatabase
 
 DEFAULT_MONTHS_AHEAD = 3

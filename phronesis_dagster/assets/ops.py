@@ -13,8 +13,8 @@ from phronesis_dagster.assets.quotas import (
     API_CALL_LOG_KEY,
     OPS_GROUP,
     day_params,
-    load_sql,
 )
+from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.partitions import intraday_daily_partitions, usage_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 

@@ -11,8 +11,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
@@ -24,11 +22,11 @@ from phronesis_dagster.checks.quotas import (
     quota_check_specs,
 )
 from phronesis_dagster.db.models import PROVIDERS
+from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.partitions import intraday_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.redis_counters import RedisUnavailable, WebAppRedis
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "db" / "sql"
 OPS_GROUP = "operations"
 WEB_APP_ORIGIN = "web_app"
 QUOTA_ENV_PREFIX = "PHRONESIS_QUOTA_"
@@ -65,14 +63,6 @@ api_call_log = dg.AssetSpec(
     group_name="operations",
     kinds={"sql"},
 )
-
-# end_offset=1: today is a partition too, so the hourly refresh can show today's burn.
-
-
-@cache
-def load_sql(name: str) -> str:
-    """The text of `db/sql/<name>.sql`."""
-    return (SQL_DIR / f"{name}.sql").read_text()
 
 
 def day_params(app_db: AppDatabase, day: date) -> dict:

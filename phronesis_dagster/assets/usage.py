@@ -11,17 +11,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from functools import cache
-from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
 
 from phronesis_dagster.db.models import COUNTER_COLUMNS, UtcDateTime
+from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.partitions import usage_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "db" / "sql"
 USAGE_GROUP = "usage"
 TOP_TENANTS_IN_PREVIEW = 10
 # Enough for the hash aggregate of a busy day to stay in memory instead of spilling to disk.
@@ -35,12 +33,6 @@ _PARAM_TYPES: dict[str, sa.types.TypeEngine] = {
     "start": UtcDateTime,
     "end": UtcDateTime,
 }
-
-
-@cache
-def load_sql(name: str) -> str:
-    """The text of `db/sql/<name>.sql`."""
-    return (SQL_DIR / f"{name}.sql").read_text()
 
 
 def sql_statement(sql: str) -> sa.TextClause:

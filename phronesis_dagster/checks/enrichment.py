@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from phronesis_dagster.assets.enrichment.assets import enriched_prospects
 from phronesis_dagster.db.models import UtcDateTime
-from phronesis_dagster.enrichment.constants import load_sql
+from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.enrichment.requests import as_utc, utcnow
 from phronesis_dagster.resources.app_db import AppDatabase
 

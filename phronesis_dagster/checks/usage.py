@@ -16,10 +16,10 @@ from phronesis_dagster.assets.usage import (
     _counters,
     day_window_params,
     day_window_sql,
-    load_sql,
     sql_statement,
     usage_metrics_daily,
 )
+from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.partitions import usage_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 # The four data sources, in lineage order, and the summary source that reads them.
 DATA_SOURCES: tuple[str, ...] = ("apollo", "contactout", "exa", "edgar")
 SUMMARY_SOURCE = "claude"
@@ -37,10 +35,3 @@ SOURCE_ASSET: dict[str, str] = {
     "edgar": "insider_enrichment",
     "claude": "ai_summary",
 }
-
-SQL_DIR = Path(__file__).resolve().parent.parent / "db" / "sql"
-
-
-def load_sql(name: str) -> str:
-    """The text of `db/sql/<name>.sql`."""
-    return (SQL_DIR / f"{name}.sql").read_text()

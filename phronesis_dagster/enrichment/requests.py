@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, UtcDateTime
-from phronesis_dagster.enrichment.constants import load_sql
+from phronesis_dagster.db.sql_files import load_sql
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_STALENESS = timedelta(days=7)

@@ -23,12 +23,12 @@ from phronesis_dagster.db.models import (
     EnrichmentSourceResult,
     Prospect,
 )
+from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.enrichment.constants import (
     COMPLETE,
     DATA_COLUMN,
     DATA_SOURCES,
     ERROR_STATUSES,
-    load_sql,
 )
 from phronesis_dagster.enrichment.requests import as_utc, refresh_jobs
 from phronesis_dagster.enrichment.status import overall_status
