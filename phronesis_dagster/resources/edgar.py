@@ -8,7 +8,9 @@ defaults to 10/s for every run together.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, ClassVar
@@ -123,7 +125,11 @@ class EdgarResource(ProviderResource):
     max_transactions: int = Field(default=30, description="Cap on transactions returned.")
     max_filings: int = Field(default=40, description="Most recent Form 4 filings examined.")
 
-    _tickers: dict[str, tuple[str, str]] | None = PrivateAttr(default=None)
+    # Per resource instance, i.e. per run: a batch often holds several insiders of one company,
+    # and filings never change once filed, so each document is fetched once per run. Concurrent
+    # askers of the same document wait for the one fetch in flight instead of repeating it.
+    _memo: dict[str, Future] = PrivateAttr(default_factory=dict)
+    _memo_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def configured_urls(self) -> list[str]:
         return [self.www_base_url, self.data_base_url]
@@ -150,10 +156,26 @@ class EdgarResource(ProviderResource):
         entry = self._ticker_entry(ticker)
         return entry[0] if entry else None
 
+    def _once(self, key: str, fetch: Callable[[], Any]) -> Any:
+        """`fetch()` once per run for `key`; a failed fetch is not remembered."""
+        with self._memo_lock:
+            future = self._memo.get(key)
+            owner = future is None
+            if owner:
+                future = self._memo[key] = Future()
+        if owner:
+            try:
+                future.set_result(fetch())
+            except BaseException as exc:
+                with self._memo_lock:
+                    self._memo.pop(key, None)
+                future.set_exception(exc)
+        return future.result()
+
     def _ticker_entry(self, ticker: str) -> tuple[str, str] | None:
-        if self._tickers is None:
-            # The ~700 KB ticker map is cached for this resource instance (one run) only.
-            self._tickers = (
+        tickers = self._once(
+            TICKERS_PATH,
+            lambda: (
                 self._call(
                     endpoint=TICKERS_PATH,
                     method="GET",
@@ -161,8 +183,9 @@ class EdgarResource(ProviderResource):
                     parse=_parse_tickers,
                 )
                 or {}
-            )
-        return self._tickers.get(ticker.strip().upper())
+            ),
+        )
+        return tickers.get(ticker.strip().upper())
 
     def submissions(self, cik: str) -> dict[str, Any] | None:
         """The submissions JSON of a CIK; None when the SEC has no such entity."""
@@ -182,11 +205,14 @@ class EdgarResource(ProviderResource):
                 raise TypeError("tickers is not a list of strings")
             return body
 
-        return self._call(
-            endpoint="/submissions/CIK##########.json",
-            method="GET",
-            url=self._data(path),
-            parse=parse,
+        return self._once(
+            path,
+            lambda: self._call(
+                endpoint="/submissions/CIK##########.json",
+                method="GET",
+                url=self._data(path),
+                parse=parse,
+            ),
         )
 
     def _filing_transactions(self, cik: str, filing: Form4Filing) -> list[InsiderTransaction]:
@@ -194,11 +220,14 @@ class EdgarResource(ProviderResource):
             f"/Archives/edgar/data/{int(cik)}/{filing.accession_number.replace('-', '')}/"
             f"{filing.raw_document}"
         )
-        rows = self._call(
-            endpoint="/Archives/edgar/data/{cik}/{accession}/form4.xml",
-            method="GET",
-            url=self._www(path),
-            parse=lambda r: parse_form4(r.text),
+        rows = self._once(
+            path,
+            lambda: self._call(
+                endpoint="/Archives/edgar/data/{cik}/{accession}/form4.xml",
+                method="GET",
+                url=self._www(path),
+                parse=lambda r: parse_form4(r.text),
+            ),
         )
         if rows is None:
             raise LookupError(path)

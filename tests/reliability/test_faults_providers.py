@@ -70,7 +70,8 @@ def test_storms_lose_nothing_and_never_repeat_a_completed_source(pg_app_db, emul
     with dg.instance_for_test() as instance, Bursts(emulator) as bursts:
         summary = run_pending_enrichment(instance, defs)
 
-    assert len(summary.runs) == 2
+    # 12 prospects in batches of 6; public-company prospects get batches of their own.
+    assert 2 <= len(summary.runs) <= 3
     codes = [
         code
         for routes in emulator.stats()["responses"].values()

@@ -6,6 +6,7 @@ dynamic partition and one run request per batch. The tick's time is printed, not
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 
@@ -13,7 +14,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest
+from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, Prospect
 from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
 from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
 from tests.reliability.conftest import seed_prospects
@@ -40,11 +41,15 @@ def test_one_tick_batches_ten_thousand_pending_requests(pg_app_db, capsys):
 
     assert isinstance(result, dg.SensorResult)
     keys = [r.partition_key for r in result.run_requests]
-    assert len(keys) == PENDING // BATCH_SIZE
+    with pg_app_db.connect() as conn:
+        public = dict(conn.execute(sa.select(Prospect.id, Prospect.is_public_company)).all())
+    n_public = sum(public[i] for i in ids)
+    # Public-company prospects (EDGAR, 10 requests/s) get batches of their own.
+    expected = math.ceil(n_public / BATCH_SIZE) + math.ceil((PENDING - n_public) / BATCH_SIZE)
+    assert len(keys) == expected
     assert [r.run_key for r in result.run_requests] == keys
     (add,) = result.dynamic_partitions_requests
     assert sorted(add.partition_keys) == sorted(keys)
-    assert {r.tags["phronesis/batch_prospects"] for r in result.run_requests} == {"100"}
     with pg_app_db.connect() as conn:
         requests = list(conn.execute(sa.select(EnrichmentRequest.__table__)))
         job = conn.execute(sa.select(EnrichmentJob).where(EnrichmentJob.id == job_id)).one()
@@ -52,11 +57,11 @@ def test_one_tick_batches_ten_thousand_pending_requests(pg_app_db, capsys):
     assert sorted(r.prospect_id for r in requests) == sorted(ids)  # each prospect once
     per_batch = Counter(r.batch_key for r in requests)
     assert set(per_batch) == set(keys)
-    assert set(per_batch.values()) == {BATCH_SIZE}
-    # Batches follow request order: batch i holds requests [100 i, 100 i + 100).
-    by_id = sorted(requests, key=lambda r: r.id)
-    for i, key in enumerate(sorted(keys, key=lambda k: int(k.split("-")[1]))):
-        assert {r.batch_key for r in by_id[i * BATCH_SIZE : (i + 1) * BATCH_SIZE]} == {key}
+    assert max(per_batch.values()) == BATCH_SIZE
+    sizes = {r.partition_key: int(r.tags["phronesis/batch_prospects"]) for r in result.run_requests}
+    assert sizes == dict(per_batch)
+    kinds = {(r.batch_key, public[r.prospect_id]) for r in requests}
+    assert len(kinds) == len(keys)  # no batch mixes public and private companies
     assert job.total == PENDING
     # The tick read exactly its cap, so the cursor moves past the last request it saw.
-    assert json.loads(result.cursor)["after_id"] == by_id[-1].id
+    assert json.loads(result.cursor)["after_id"] == max(r.id for r in requests)

@@ -19,6 +19,7 @@ from phronesis_dagster.enrichment.constants import (
 from phronesis_dagster.enrichment.progress import ProgressLogger
 from phronesis_dagster.enrichment.requests import utcnow
 from phronesis_dagster.enrichment.store import SourceOutcome, save_result, to_jsonable
+from phronesis_dagster.resources.edgar import FETCH_WORKERS as EDGAR_FETCH_WORKERS
 from phronesis_dagster.resources.errors import CircuitOpenError, ProviderError
 
 # In-flight calls per provider. The resource's shared limiter caps the request rate; the pool
@@ -98,9 +99,9 @@ def call_source(source: str, resource: Any, prospect: Mapping[str, Any]) -> Sour
 
 
 # Requests one call makes in parallel by itself: EdgarResource fetches a prospect's Form 4
-# documents 4 at a time. Its pool is narrowed by that much, or dozens of fetches would queue on
-# SEC's 10 requests/s limiter and the last ones would outwait the limiter's maximum wait.
-INTERNAL_FANOUT: dict[str, int] = {"edgar": 4}
+# documents FETCH_WORKERS at a time. Its pool is narrowed by that much, or dozens of fetches
+# would queue on SEC's 10 requests/s limiter and the last ones would outwait its maximum wait.
+INTERNAL_FANOUT: dict[str, int] = {"edgar": EDGAR_FETCH_WORKERS}
 
 
 def pool_width(
