@@ -74,7 +74,7 @@ def seed(app_db: AppDatabase, n: int, public_share: float, salt: int) -> tuple[i
             count=n,
             rng=random.Random(salt),
             public_company_share=public_share,
-            seed=EMULATOR_SEED,
+            emulator_seed=EMULATOR_SEED,
         )
     return tenant, ids
 

@@ -15,8 +15,12 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from phronesis_dagster.db.models import ACTION_TYPES, ActivityLog, Prospect, Tenant, User
+from phronesis_dagster.emulator.config import EmulatorConfig
 
 # Relative frequency of each action in a sales team's day: mostly looking at profiles and searching.
+# The seed `phronesis demo` and `make dev` start the emulator with.
+DEFAULT_EMULATOR_SEED = EmulatorConfig().seed
+
 ACTION_WEIGHTS: dict[str, int] = {
     "login": 8,
     "search_executed": 22,
@@ -165,7 +169,6 @@ def seed_demo_data(engine: sa.Engine, spec: DemoDataSpec = DemoDataSpec()) -> De
                 count=spec.prospects_per_tenant,
                 rng=rng,
                 public_company_share=spec.public_company_share,
-                seed=spec.seed,
             )
     first_day = spec.end - timedelta(days=spec.days - 1)
     start = datetime.combine(first_day, time.min, tzinfo=UTC)
@@ -194,15 +197,16 @@ def insert_demo_prospects(
     count: int,
     rng: random.Random,
     public_company_share: float = 0.3,
-    seed: int = 42,
+    emulator_seed: int = DEFAULT_EMULATOR_SEED,
 ) -> list[int]:
-    """Insert `count` prospects. A share of them are insiders of the emulator's public companies
-    (same names as the reporting owners in its Form 4 filings), so EDGAR finds their trades."""
+    """Insert `count` prospects. A share of them are insiders of the public companies of an
+    emulator running with `emulator_seed` (same names as the reporting owners in its Form 4
+    filings), so EDGAR finds their trades."""
     insiders: list[dict] = []
     if public_company_share > 0:
         from phronesis_dagster.emulator.data import edgar_insiders
 
-        insiders = edgar_insiders(seed)
+        insiders = edgar_insiders(emulator_seed)
     rows = []
     for i in range(count):
         if insiders and rng.random() < public_company_share:

@@ -74,7 +74,7 @@ def seed_mixed_prospects(app_db: AppDatabase, n: int) -> tuple[int, list[int]]:
             count=n,
             rng=random.Random(7),
             public_company_share=0.4,
-            seed=EMULATOR_SEED,
+            emulator_seed=EMULATOR_SEED,
         )
     return tenant, ids
 

@@ -68,7 +68,7 @@ def seed_prospects(
             count=n,
             rng=random.Random(salt),
             public_company_share=public_share,
-            seed=EMULATOR_SEED,
+            emulator_seed=EMULATOR_SEED,
         )
     return tenant_id, ids
 
