@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bench.backfill import expected_counts, stored_counts
 from phronesis_dagster.db.models import (
-    COUNTER_COLUMNS,
     EnrichmentRequest,
     EnrichmentSourceResult,
     Prospect,
@@ -177,35 +177,6 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def expected_usage(conn: sa.Connection, day: date) -> dict[tuple[int, int], Counter]:
-    """The day's counters straight from `activity_log`, by an independent GROUP BY."""
-    start, end = day_bounds(day)
-    rows = conn.execute(
-        sa.text(
-            "SELECT tenant_id, user_id, action_type, COUNT(*) AS n FROM activity_log "
-            "WHERE created_at >= :s AND created_at < :e GROUP BY tenant_id, user_id, action_type"
-        ),
-        {"s": start, "e": end},
-    )
-    out: dict[tuple[int, int], Counter] = {}
-    for r in rows:
-        counter = out.setdefault((r.tenant_id, r.user_id), Counter())
-        if r.action_type in COUNTER_COLUMNS:
-            counter[COUNTER_COLUMNS[r.action_type]] += r.n
-        counter["total_events"] += r.n
-    return out
-
-
-def stored_usage(conn: sa.Connection, day: date) -> dict[tuple[int, int], Counter]:
-    """What `usage_metrics_daily` holds for `day` (zero counters dropped)."""
-    columns = [*COUNTER_COLUMNS.values(), "total_events"]
-    rows = conn.execute(
-        sa.text(
-            f"SELECT tenant_id, user_id, {', '.join(columns)} FROM usage_metrics_daily "
-            "WHERE date = :d"
-        ),
-        {"d": day},
-    ).mappings()
-    return {
-        (r["tenant_id"], r["user_id"]): Counter({c: r[c] for c in columns if r[c]}) for r in rows
-    }
+# The same independent GROUP BY the backfill benchmark checks its 30 days with.
+expected_usage = expected_counts
+stored_usage = stored_counts
