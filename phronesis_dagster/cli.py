@@ -8,6 +8,7 @@ materializes the whole pipeline end to end, printing what it did.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -79,7 +80,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     with provider_environment(port=args.emulator_port):
         import subprocess
 
-        cmd = ["dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)]
+        # The dagster CLI installed next to this interpreter: `make dev` does not put .venv/bin
+        # on PATH.
+        dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+        cmd = [dagster, "dev", "-w", "workspace.yaml", "-p", str(args.port)]
         return subprocess.call(cmd)
 
 
