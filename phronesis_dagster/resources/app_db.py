@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -35,6 +36,17 @@ def normalize_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+# Keyed by process id too: a forked child must not inherit a lock held by a parent's thread.
+_write_locks: dict[tuple[int, str], threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock(url: str) -> threading.Lock:
+    key = (os.getpid(), normalize_url(url))
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
 
 
 @lru_cache(maxsize=16)
@@ -91,6 +103,21 @@ class AppDatabase(dg.ConfigurableResource):
     def begin(self) -> Iterator[sa.Connection]:
         """A connection inside one transaction: committed on success, rolled back on error."""
         with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def begin_short_write(self) -> Iterator[sa.Connection]:
+        """`begin()` for a short write transaction that waits on nothing else (the per-call
+        usage and circuit-breaker bookkeeping). On SQLite the threads of this process take
+        turns on a process-local lock first: SQLite's busy handler polls with sleeps of up to
+        100 ms, so a dozen threads contending for its write lock leave it idle most of the
+        time. Other processes still meet SQLite's own lock and busy timeout, as before; the
+        lock holds no state. Never nest it. PostgreSQL needs no lock (row locks queue)."""
+        if self.is_postgres:
+            with self.begin() as conn:
+                yield conn
+            return
+        with _write_lock(self.url), self.begin() as conn:
             yield conn
 
     @contextmanager

@@ -40,6 +40,31 @@ _T = ProviderCircuitState.__table__
 LAST_ERROR_MAX_CHARS = 500
 
 
+def _build_bump() -> sa.Update:
+    """Count one outcome in the closed breaker's window (a new window once the old one is
+    over). Built once with bound parameters: building it per call cost more CPU than the
+    UPDATE itself, inside the write transaction."""
+    now = sa.bindparam("b_now", type_=_T.c.updated_at.type)
+    fail = sa.bindparam("b_fail", type_=sa.Integer())
+    expired = sa.or_(
+        _T.c.window_started_at.is_(None),
+        _T.c.window_started_at < sa.bindparam("b_window_start", type_=_T.c.updated_at.type),
+    )
+    return (
+        sa.update(_T)
+        .where(_T.c.provider == sa.bindparam("b_provider"), _T.c.state == "closed")
+        .values(
+            window_started_at=sa.case((expired, now), else_=_T.c.window_started_at),
+            window_calls=sa.case((expired, 1), else_=_T.c.window_calls + 1),
+            window_failures=sa.case((expired, fail), else_=_T.c.window_failures + fail),
+            updated_at=now,
+        )
+    )
+
+
+_BUMP = _build_bump()
+
+
 @dataclass(frozen=True)
 class BreakerSettings:
     failure_rate_threshold: float = 0.5
@@ -93,8 +118,10 @@ class CircuitBreaker:
         now = datetime.now(UTC)
         return now if self.app_db.is_postgres else now.replace(tzinfo=None)
 
-    def _ensure_row(self, conn: sa.Connection) -> None:
-        if self._row_ensured:
+    def _ensure_row(self, conn: sa.Connection, *, force: bool = False) -> None:
+        # Once per breaker object: `ProviderResource` keeps one breaker per resource instance,
+        # so the (write) INSERT runs once per run, and `before_call` is a pure read after that.
+        if self._row_ensured and not force:
             return
         insert = postgresql.insert if self.app_db.is_postgres else sqlite.insert
         conn.execute(
@@ -106,9 +133,13 @@ class CircuitBreaker:
 
     def snapshot(self) -> CircuitSnapshot:
         """The current state row (a fresh closed one if the provider was never called)."""
+        query = sa.select(_T).where(_T.c.provider == self.provider)
         with self.app_db.begin() as conn:
             self._ensure_row(conn)
-            row = conn.execute(sa.select(_T).where(_T.c.provider == self.provider)).one()
+            row = conn.execute(query).one_or_none()
+            if row is None:  # the row was removed behind our back: create it again
+                self._ensure_row(conn, force=True)
+                row = conn.execute(query).one()
         return CircuitSnapshot(
             provider=row.provider,
             state=row.state,
@@ -184,18 +215,12 @@ class CircuitBreaker:
             self._finish_probe(failed=failed, error=error, now=now)
             return
         window_start = now - timedelta(seconds=self.settings.window_seconds)
-        expired = sa.or_(_T.c.window_started_at.is_(None), _T.c.window_started_at < window_start)
-        fail = 1 if failed else 0
-        bump = (
-            sa.update(_T)
-            .where(_T.c.provider == self.provider, _T.c.state == "closed")
-            .values(
-                window_started_at=sa.case((expired, now), else_=_T.c.window_started_at),
-                window_calls=sa.case((expired, 1), else_=_T.c.window_calls + 1),
-                window_failures=sa.case((expired, fail), else_=_T.c.window_failures + fail),
-                updated_at=now,
-            )
-        )
+        bump_params = {
+            "b_provider": self.provider,
+            "b_now": now,
+            "b_window_start": window_start,
+            "b_fail": 1 if failed else 0,
+        }
         values: dict = {"updated_at": now}
         if error is not None:
             values["last_error"] = error
@@ -210,9 +235,9 @@ class CircuitBreaker:
             )
             .values(state="open", opened_at=now, probe_started_at=None, updated_at=now)
         )
-        with self.app_db.begin() as conn:
+        with self.app_db.begin_short_write() as conn:
             self._ensure_row(conn)
-            conn.execute(bump)
+            conn.execute(_BUMP, bump_params)
             if error is not None:
                 conn.execute(sa.update(_T).where(_T.c.provider == self.provider).values(**values))
             tripped = failed and conn.execute(trip).rowcount == 1

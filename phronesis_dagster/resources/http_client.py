@@ -132,6 +132,9 @@ class ProviderResource(dg.ConfigurableResource):
     _client: httpx.Client | None = PrivateAttr(default=None)
     _ready: bool = PrivateAttr(default=False)
     _run_id: str | None = PrivateAttr(default=None)
+    # A handle on the shared breaker row (its state stays in the database); kept so the row's
+    # "ensure it exists" INSERT runs once per resource instance, not on every call.
+    _breaker: CircuitBreaker | None = PrivateAttr(default=None)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -204,6 +207,11 @@ class ProviderResource(dg.ConfigurableResource):
 
     @property
     def breaker(self) -> CircuitBreaker:
+        if self._breaker is None:
+            self._breaker = self._new_breaker()
+        return self._breaker
+
+    def _new_breaker(self) -> CircuitBreaker:
         return CircuitBreaker(
             self.PROVIDER,
             self.app_db,

@@ -41,6 +41,12 @@ WINDOW_MARGIN_MS = 100
 
 # Keyed by process id too: a forked child must open its own connections and file lock.
 _limiters: dict[tuple[int, str, str, int], Limiter] = {}
+# One lock per limiter: the threads of a process take turns at the bucket's check-and-insert.
+# With PostgreSQL each attempt takes an exclusive table lock with NOWAIT, so a dozen threads
+# of one process mostly failed against each other (and queued for the 4 pooled connections);
+# now they contend only with other processes. The lock holds no state: the budget stays in
+# the bucket and every attempt still reads the clock when it runs.
+_attempt_locks: dict[tuple[int, str, str, int], threading.Lock] = {}
 _lock = threading.Lock()
 
 
@@ -89,12 +95,24 @@ class SharedRateLimiter:
         self.location = bucket_location(app_db.url)
 
     @property
+    def _key(self) -> tuple[int, str, str, int]:
+        return (os.getpid(), self.location, self.provider, self.requests_per_second)
+
+    @property
     def limiter(self) -> Limiter:
-        key = (os.getpid(), self.location, self.provider, self.requests_per_second)
+        key = self._key
         with _lock:
             if key not in _limiters:
                 _limiters[key] = _build_limiter(*key[1:])
             return _limiters[key]
+
+    def _try_acquire(self) -> bool:
+        limiter = self.limiter
+        key = self._key
+        with _lock:
+            attempt_lock = _attempt_locks.setdefault(key, threading.Lock())
+        with attempt_lock:
+            return limiter.try_acquire(self.provider, blocking=True, timeout=0)
 
     def acquire(self) -> None:
         """Wait for a slot; raise `RateLimitWaitExceeded` after `max_wait_seconds`.
@@ -107,7 +125,7 @@ class SharedRateLimiter:
         deadline = time.monotonic() + self.max_wait_seconds
         # timeout=0 rather than blocking=False: the latter hands `False` to the file lock as a
         # timeout (pyrate-limiter 4.5) and raises.
-        while not self.limiter.try_acquire(self.provider, blocking=True, timeout=0):
+        while not self._try_acquire():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RateLimitWaitExceeded(

@@ -67,39 +67,66 @@ class UsageTracker:
         limited = 1 if outcome == "rate_limited" else 0
         cost = float(cost_usd or 0.0) if success else 0.0
         now = datetime.now(UTC)
-        table = ApiUsage.__table__
-        insert = postgresql.insert if self.app_db.is_postgres else sqlite.insert
-        stmt = insert(table).values(
-            provider=provider,
-            date=now.date(),
-            origin=self.origin,
-            success_count=success,
-            failure_count=failure,
-            rate_limited_count=limited,
-            cost_usd=cost,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.provider, table.c.date, table.c.origin],
-            set_={
-                "success_count": table.c.success_count + stmt.excluded.success_count,
-                "failure_count": table.c.failure_count + stmt.excluded.failure_count,
-                "rate_limited_count": table.c.rate_limited_count + stmt.excluded.rate_limited_count,
-                "cost_usd": table.c.cost_usd + stmt.excluded.cost_usd,
-                "updated_at": sa.text("CURRENT_TIMESTAMP"),
-            },
-        )
-        with self.app_db.begin() as conn:
+        with self.app_db.begin_short_write() as conn:
             if outcome != "circuit_open":
-                conn.execute(stmt)
-            conn.execute(
-                sa.insert(ApiCallLog.__table__).values(
-                    provider=provider,
-                    endpoint=endpoint[:200],
-                    outcome=outcome,
-                    http_status=http_status,
-                    latency_ms=latency_ms,
-                    cost_usd=cost_usd,
-                    run_id=self.run_id,
-                    called_at=now,
+                conn.execute(
+                    _usage_upsert(self.app_db.is_postgres),
+                    {
+                        "u_provider": provider,
+                        "u_date": now.date(),
+                        "u_origin": self.origin,
+                        "u_success": success,
+                        "u_failure": failure,
+                        "u_limited": limited,
+                        "u_cost": cost,
+                    },
                 )
+            conn.execute(
+                _CALL_LOG_INSERT,
+                {
+                    "provider": provider,
+                    "endpoint": endpoint[:200],
+                    "outcome": outcome,
+                    "http_status": http_status,
+                    "latency_ms": latency_ms,
+                    "cost_usd": cost_usd,
+                    "run_id": self.run_id,
+                    "called_at": now,
+                },
             )
+
+
+# Built once with bound parameters and reused for every call: building the statement objects
+# per call cost more CPU than the database work (and that time was spent holding the lock).
+_CALL_LOG_INSERT = sa.insert(ApiCallLog.__table__)
+_usage_upserts: dict[bool, sa.Insert] = {}
+
+
+def _usage_upsert(is_postgres: bool) -> sa.Insert:
+    """`INSERT ... ON CONFLICT DO UPDATE` adding one call's counts to its `api_usage` row."""
+    stmt = _usage_upserts.get(is_postgres)
+    if stmt is not None:
+        return stmt
+    table = ApiUsage.__table__
+    insert = postgresql.insert if is_postgres else sqlite.insert
+    stmt = insert(table).values(
+        provider=sa.bindparam("u_provider", type_=table.c.provider.type),
+        date=sa.bindparam("u_date", type_=table.c.date.type),
+        origin=sa.bindparam("u_origin", type_=table.c.origin.type),
+        success_count=sa.bindparam("u_success", type_=table.c.success_count.type),
+        failure_count=sa.bindparam("u_failure", type_=table.c.failure_count.type),
+        rate_limited_count=sa.bindparam("u_limited", type_=table.c.rate_limited_count.type),
+        cost_usd=sa.bindparam("u_cost", type_=table.c.cost_usd.type),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.provider, table.c.date, table.c.origin],
+        set_={
+            "success_count": table.c.success_count + stmt.excluded.success_count,
+            "failure_count": table.c.failure_count + stmt.excluded.failure_count,
+            "rate_limited_count": table.c.rate_limited_count + stmt.excluded.rate_limited_count,
+            "cost_usd": table.c.cost_usd + stmt.excluded.cost_usd,
+            "updated_at": sa.text("CURRENT_TIMESTAMP"),
+        },
+    )
+    _usage_upserts[is_postgres] = stmt
+    return stmt
