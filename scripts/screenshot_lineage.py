@@ -121,7 +121,7 @@ def start_webserver(workdir: Path, workspace: Path) -> tuple[subprocess.Popen, s
 
 
 def stop(process: subprocess.Popen) -> None:
-    """Stop the webserver and its code server (one process group)."""
+    """Stop a process and everything it started (code servers, run workers): one process group."""
     if process.poll() is not None:
         return
     try:

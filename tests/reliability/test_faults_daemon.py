@@ -19,13 +19,14 @@ import sqlalchemy as sa
 
 from phronesis_dagster.db.models import EnrichmentRequest
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
+from scripts.screenshot_lineage import stop
 from tests.reliability.conftest import (
     assert_enrichment_invariants,
     completed_pairs,
     repeated_calls,
     seed_prospects,
 )
-from tests.ui.test_live_webserver import BIN, INSTANCE_YAML, REPO_ROOT, WORKSPACE, _stop, _tail
+from tests.ui.test_live_webserver import BIN, INSTANCE_YAML, REPO_ROOT, WORKSPACE, _tail
 
 pytestmark = pytest.mark.postgres
 
@@ -107,7 +108,7 @@ def test_daemon_killed_with_its_runs_and_restarted_loses_nothing(pg_app_db, emul
             assert daemon.poll() is None, _tail(log)
             time.sleep(0.5)
     finally:
-        _stop(daemon)
+        stop(daemon)
 
     statuses = request_statuses(engine)
     assert not set(statuses) & {"pending", "queued", "running"}, (

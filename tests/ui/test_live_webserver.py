@@ -6,8 +6,6 @@ launched through it succeeds."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ import httpx
 import pytest
 
 from phronesis_dagster.db import migrate
+from scripts.screenshot_lineage import free_port, stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKSPACE = REPO_ROOT / "workspace.yaml"
@@ -135,26 +134,6 @@ class LiveDagster:
         return body["data"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop a process and everything it started (code servers, run workers)."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-    except ProcessLookupError:
-        pass
-
-
 def _tail(path: Path, lines: int = 40) -> str:
     return (
         "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
@@ -209,7 +188,7 @@ def live_dagster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDagst
         "PHRONESIS_DATA_DIR": str(root / "data"),
         **PROVIDER_ENV,
     }
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     logs = [root / "webserver.log", root / "daemon.log"]
     commands = [
@@ -234,7 +213,7 @@ def live_dagster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDagst
         yield LiveDagster(url=url, home=home, repository=repository)
     finally:
         for process in processes:
-            _stop(process)
+            stop(process)
 
 
 def _definitions() -> dg.Definitions:
