@@ -19,19 +19,25 @@ file lock); the budget itself lives in the bucket, never in process memory.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
 
 from phronesis_dagster.resources.app_db import AppDatabase, local_data_dir, normalize_url
 from phronesis_dagster.resources.errors import RateLimitWaitExceeded
 
+logger = logging.getLogger(__name__)
+
 RATE_LIMIT_FILE = "ratelimit.sqlite"
+_CONNECTION_ERRORS = (psycopg.OperationalError, sqlite3.OperationalError)
 # Extra sleep pyrate-limiter adds to a computed wait, for clock drift between processes.
 BUFFER_MS = 20
 # The bucket records when a slot was granted, the provider counts when the request arrives;
@@ -41,6 +47,8 @@ BUFFER_MS = 20
 # concurrent runs got a few 429s from an emulator enforcing the same limit); SEC blocks an IP
 # for ten minutes when it is exceeded, so the margin errs on the safe side.
 WINDOW_MARGIN_MS = 250
+# Consecutive lost bucket connections an acquire rides out before the error reaches the call.
+MAX_DROPPED_CONNECTIONS = 5
 
 # Keyed by process id too: a forked child must open its own connections and file lock.
 _limiters: dict[tuple[int, str, str, int], Limiter] = {}
@@ -50,6 +58,11 @@ _limiters: dict[tuple[int, str, str, int], Limiter] = {}
 # now they contend only with other processes. The lock holds no state: the budget stays in
 # the bucket and every attempt still reads the clock when it runs.
 _attempt_locks: dict[tuple[int, str, str, int], threading.Lock] = {}
+# When the bucket last refused this process, it also said when a slot frees up; until then
+# the process's other threads sleep instead of asking the bucket again (each ask is a database
+# round trip: with dozens of waiting threads per provider, most of the limiter's cost). Only a
+# hint: the budget stays in the bucket, and an attempt after the hint still asks it.
+_not_before: dict[tuple[int, str, str, int], float] = {}
 _lock = threading.Lock()
 
 
@@ -71,7 +84,11 @@ def _build_limiter(location: str, provider: str, requests_per_second: int) -> Li
         from pyrate_limiter import PostgresBucket
 
         pool = ConnectionPool(location, min_size=0, max_size=4, open=True)
-        bucket = PostgresBucket(pool, f"provider_{provider}", rates)
+        try:
+            bucket = PostgresBucket(pool, f"provider_{provider}", rates)
+        except BaseException:
+            pool.close()
+            raise
     else:
         bucket = SQLiteBucket.init_from_file(
             rates, table=f"provider_{provider}", db_path=location, use_file_lock=True
@@ -96,6 +113,7 @@ class SharedRateLimiter:
         self.requests_per_second = requests_per_second
         self.max_wait_seconds = max_wait_seconds
         self.location = bucket_location(app_db.url)
+        self._dropped = 0  # consecutive attempts that lost their bucket connection
 
     @property
     def _key(self) -> tuple[int, str, str, int]:
@@ -109,13 +127,37 @@ class SharedRateLimiter:
                 _limiters[key] = _build_limiter(*key[1:])
             return _limiters[key]
 
-    def _try_acquire(self) -> bool:
-        limiter = self.limiter
+    def _try_acquire(self) -> tuple[bool, float]:
+        """(True, 0) with a slot, else (False, seconds until the next attempt may succeed)."""
         key = self._key
         with _lock:
             attempt_lock = _attempt_locks.setdefault(key, threading.Lock())
         with attempt_lock:
-            return limiter.try_acquire(self.provider, blocking=True, timeout=0)
+            not_before = _not_before.get(key, 0.0) - time.monotonic()
+            if not_before > 0:
+                return False, not_before
+            try:
+                # The first use in a process creates the bucket (and its table): inside the
+                # try, so a connection lost right then is ridden out like any other.
+                granted = self.limiter.try_acquire(self.provider, blocking=True, timeout=0)
+            except _CONNECTION_ERRORS as exc:
+                # A dropped bucket connection (a failover, a DBA's kill) is discarded by the
+                # pool; the next attempt gets a fresh one. Not the call's failure.
+                self._dropped += 1
+                if self._dropped > MAX_DROPPED_CONNECTIONS:
+                    raise
+                logger.warning(
+                    "rate limiter %s: bucket connection lost (%s); trying again",
+                    self.provider,
+                    exc,
+                )
+                return False, BUFFER_MS / 1000
+            self._dropped = 0
+            if granted:
+                return True, 0.0
+            wait = self._wait_hint()
+            _not_before[key] = time.monotonic() + wait
+            return False, wait
 
     def acquire(self) -> None:
         """Wait for a slot; raise `RateLimitWaitExceeded` after `max_wait_seconds`.
@@ -128,7 +170,10 @@ class SharedRateLimiter:
         deadline = time.monotonic() + self.max_wait_seconds
         # timeout=0 rather than blocking=False: the latter hands `False` to the file lock as a
         # timeout (pyrate-limiter 4.5) and raises.
-        while not self._try_acquire():
+        while True:
+            granted, wait = self._try_acquire()
+            if granted:
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RateLimitWaitExceeded(
@@ -137,7 +182,7 @@ class SharedRateLimiter:
                     f"({self.requests_per_second} requests/s shared by all runs)",
                 )
             # Jitter keeps the waiters of several processes from retrying in lock step.
-            time.sleep(min(remaining, self._wait_hint() + random.uniform(0, BUFFER_MS) / 1000))
+            time.sleep(min(remaining, wait + random.uniform(0, BUFFER_MS) / 1000))
 
     def _wait_hint(self) -> float:
         """Seconds until the bucket expects a free slot (a fraction of a slot if unknown)."""

@@ -97,4 +97,10 @@ def test_connections_dropped_mid_run_lose_nothing(pg_app_db, emulator):
     assert repeated_calls(engine, done_at_cut, keys_at_cut, keys_after) == []
     with engine.connect() as conn:
         statuses = set(conn.execute(sa.text("SELECT enrichment_status FROM prospects")).scalars())
+        # The providers never failed: a lost database connection must not be blamed on them
+        # (the rate limiter rides out its own dropped connections).
+        failed_sources = conn.execute(
+            sa.text("SELECT source, error FROM enrichment_source_results WHERE status = 'failed'")
+        ).all()
+    assert failed_sources == []
     assert statuses == {"complete"}
