@@ -32,6 +32,7 @@ from phronesis_dagster.enrichment.constants import (
 )
 from phronesis_dagster.enrichment.requests import as_utc, refresh_jobs
 from phronesis_dagster.enrichment.status import overall_status
+from phronesis_dagster.resources.app_db import short_write
 
 _REQ = EnrichmentRequest.__table__
 _RES = EnrichmentSourceResult.__table__
@@ -142,6 +143,48 @@ def load_results(
     }
 
 
+_RESULT_COLUMNS = (
+    "batch_key",
+    "prospect_id",
+    "tenant_id",
+    "source",
+    "status",
+    "data",
+    "error",
+    "latency_ms",
+    "run_id",
+    "created_at",
+    "updated_at",
+)
+_result_upserts: dict[str, sa.Insert] = {}
+
+
+def _result_upsert(dialect: str) -> sa.Insert:
+    """The outcome upsert, built once per dialect with bound parameters: it runs once per
+    provider call, and building it per call cost more CPU than executing it."""
+    stmt = _result_upserts.get(dialect)
+    if stmt is not None:
+        return stmt
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_RES)
+    stmt = insert.values(
+        attempts=1,
+        **{c: sa.bindparam(f"r_{c}", type_=_RES.c[c].type) for c in _RESULT_COLUMNS},
+    ).on_conflict_do_update(
+        index_elements=["batch_key", "prospect_id", "source"],
+        set_={
+            "status": insert.excluded.status,
+            "data": insert.excluded.data,
+            "error": insert.excluded.error,
+            "latency_ms": insert.excluded.latency_ms,
+            "attempts": _RES.c.attempts + 1,
+            "run_id": insert.excluded.run_id,
+            "updated_at": insert.excluded.updated_at,
+        },
+    )
+    _result_upserts[dialect] = stmt
+    return stmt
+
+
 def save_result(
     engine: sa.Engine,
     *,
@@ -154,35 +197,22 @@ def save_result(
 ) -> None:
     """Upsert one outcome right after the call, in its own transaction, so a crash a moment
     later does not lose it (and the re-run does not pay for it again)."""
-    insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(_RES)
     values = {
-        "batch_key": batch_key,
-        "prospect_id": prospect_id,
-        "tenant_id": tenant_id,
-        "source": source,
-        "status": outcome.status,
-        "data": outcome.data,
-        "error": outcome.error,
-        "latency_ms": outcome.latency_ms,
-        "attempts": 1,
-        "run_id": run_id,
-        "created_at": outcome.at,
-        "updated_at": outcome.at,
+        "r_batch_key": batch_key,
+        "r_prospect_id": prospect_id,
+        "r_tenant_id": tenant_id,
+        "r_source": source,
+        "r_status": outcome.status,
+        "r_data": outcome.data,
+        "r_error": outcome.error,
+        "r_latency_ms": outcome.latency_ms,
+        "r_run_id": run_id,
+        "r_created_at": outcome.at,
+        "r_updated_at": outcome.at,
     }
-    stmt = insert.values(**values).on_conflict_do_update(
-        index_elements=["batch_key", "prospect_id", "source"],
-        set_={
-            "status": insert.excluded.status,
-            "data": insert.excluded.data,
-            "error": insert.excluded.error,
-            "latency_ms": insert.excluded.latency_ms,
-            "attempts": _RES.c.attempts + 1,
-            "run_id": insert.excluded.run_id,
-            "updated_at": insert.excluded.updated_at,
-        },
-    )
-    with engine.begin() as conn:
-        conn.execute(stmt)
+    stmt = _result_upsert(engine.dialect.name)
+    with short_write(engine) as conn:
+        conn.execute(stmt, values)
 
 
 def write_sources_to_prospects(
