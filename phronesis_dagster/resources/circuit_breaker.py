@@ -207,13 +207,27 @@ class CircuitBreaker:
 
     def record_failure(self, error: str, *, probe: bool) -> None:
         """The provider failed (5xx, timeouts, 429 storms, malformed bodies)."""
-        self._record(failed=True, probe=probe, error=error[:LAST_ERROR_MAX_CHARS])
+        self._record(failed=True, probe=probe, error=error)
 
     def _record(self, *, failed: bool, probe: bool, error: str | None) -> None:
-        now = self._now()
+        error = error[:LAST_ERROR_MAX_CHARS] if error is not None else None
         if probe:
-            self._finish_probe(failed=failed, error=error, now=now)
+            self._finish_probe(failed=failed, error=error, now=self._now())
             return
+        with self.app_db.begin_short_write() as conn:
+            tripped = self.count_in(conn, failed=failed, error=error)
+        self.log_trip(tripped, error)
+
+    def count_in(
+        self, conn: sa.Connection, *, failed: bool, error: str | None = None
+    ) -> tuple[int, int] | None:
+        """Count one outcome of a (non-probe) call inside the caller's write transaction
+        `conn`, opening the circuit when the window's failure rate crosses the threshold.
+        Returns (failures, calls) of the window when this outcome opened it: hand that to
+        `log_trip` once the transaction is committed."""
+        now = self._now()
+        if error is not None:
+            error = error[:LAST_ERROR_MAX_CHARS]
         window_start = now - timedelta(seconds=self.settings.window_seconds)
         bump_params = {
             "b_provider": self.provider,
@@ -224,6 +238,12 @@ class CircuitBreaker:
         values: dict = {"updated_at": now}
         if error is not None:
             values["last_error"] = error
+        self._ensure_row(conn)
+        conn.execute(_BUMP, bump_params)
+        if error is not None:
+            conn.execute(sa.update(_T).where(_T.c.provider == self.provider).values(**values))
+        if not failed:
+            return None
         # Counts are ints: compare failures >= threshold * calls without division.
         trip = (
             sa.update(_T)
@@ -235,28 +255,25 @@ class CircuitBreaker:
             )
             .values(state="open", opened_at=now, probe_started_at=None, updated_at=now)
         )
-        with self.app_db.begin_short_write() as conn:
-            self._ensure_row(conn)
-            conn.execute(_BUMP, bump_params)
-            if error is not None:
-                conn.execute(sa.update(_T).where(_T.c.provider == self.provider).values(**values))
-            tripped = failed and conn.execute(trip).rowcount == 1
-            if tripped:
-                row = conn.execute(
-                    sa.select(_T.c.window_calls, _T.c.window_failures).where(
-                        _T.c.provider == self.provider
-                    )
-                ).one()
-        if tripped:
-            self.log.warning(
-                "circuit breaker %s: closed -> open (%d of %d calls failed in the window; "
-                "last error: %s); calls skipped for %g s",
-                self.provider,
-                row.window_failures,
-                row.window_calls,
-                error,
-                self.settings.reset_timeout_seconds,
-            )
+        if conn.execute(trip).rowcount != 1:
+            return None
+        row = conn.execute(
+            sa.select(_T.c.window_failures, _T.c.window_calls).where(_T.c.provider == self.provider)
+        ).one()
+        return int(row.window_failures), int(row.window_calls)
+
+    def log_trip(self, tripped: tuple[int, int] | None, error: str | None) -> None:
+        """Warn that this process opened the circuit (`count_in`'s answer), if it did."""
+        if tripped is None:
+            return
+        self.log.warning(
+            "circuit breaker %s: closed -> open (%d of %d calls failed in the window; "
+            "last error: %s); calls skipped for %g s",
+            self.provider,
+            *tripped,
+            (error or "")[:LAST_ERROR_MAX_CHARS],
+            self.settings.reset_timeout_seconds,
+        )
 
     def _finish_probe(self, *, failed: bool, error: str | None, now: datetime) -> None:
         if failed:

@@ -188,15 +188,15 @@ class ClaudeResource(ProviderResource):
                 raise
             raise error from None
         usage = message.usage
-        self.usage.record(
-            self.PROVIDER,
+        self._settle(
             MESSAGES_PATH,
             "success",
+            failed=False,
+            probe=probe,
             http_status=200,
             latency_ms=(time.perf_counter() - started) * 1000,
             cost_usd=self.cost_usd(usage.input_tokens, usage.output_tokens),
         )
-        self._report(failed=False, probe=probe)
         return parsed
 
     def _translate(self, exc: Exception) -> Exception:

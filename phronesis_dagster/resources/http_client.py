@@ -45,7 +45,7 @@ from phronesis_dagster.resources.errors import (
     RateLimitWaitExceeded,
 )
 from phronesis_dagster.resources.rate_limit import SharedRateLimiter
-from phronesis_dagster.resources.usage import UsageTracker
+from phronesis_dagster.resources.usage import Outcome, UsageTracker
 
 T = TypeVar("T")
 
@@ -266,6 +266,52 @@ class ProviderResource(dg.ConfigurableResource):
         except Exception as exc:  # noqa: BLE001
             self.log.warning("circuit breaker %s not updated: %s", self.PROVIDER, exc)
 
+    def _settle(
+        self,
+        endpoint: str,
+        outcome: Outcome,
+        *,
+        failed: bool,
+        probe: bool,
+        error: str | None = None,
+        http_status: int | None = None,
+        latency_ms: float | None = None,
+        cost_usd: float | None = None,
+    ) -> None:
+        """Count a finished call in `api_usage`/`api_call_log` and in the breaker's window, in
+        one write transaction (one database round trip per call instead of two). Never raises:
+        bookkeeping must not fail enrichment. A half-open probe takes the breaker's own path."""
+        usage = self.usage
+        if probe:
+            usage.record(
+                self.PROVIDER,
+                endpoint,
+                outcome,
+                http_status=http_status,
+                latency_ms=latency_ms,
+                cost_usd=cost_usd,
+            )
+            self._report(failed=failed, probe=True, error=error or "")
+            return
+        try:
+            with self.app_db.begin_short_write() as conn:
+                usage.write(
+                    conn,
+                    self.PROVIDER,
+                    endpoint,
+                    outcome,
+                    http_status=http_status,
+                    latency_ms=latency_ms,
+                    cost_usd=cost_usd,
+                )
+                tripped = self.breaker.count_in(conn, failed=failed, error=error)
+        except Exception as exc:  # noqa: BLE001
+            self.log.warning(
+                "usage and circuit breaker %s not updated for %s: %s", self.PROVIDER, endpoint, exc
+            )
+            return
+        self.breaker.log_trip(tripped, error)
+
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_exponential_jitter(
             initial=self.retry_min_wait_seconds, max=self.retry_max_wait_seconds
@@ -330,15 +376,15 @@ class ProviderResource(dg.ConfigurableResource):
             raise
 
         if response.status_code == 404 and not_found_is_empty:
-            self.usage.record(
-                self.PROVIDER,
+            self._settle(
                 endpoint,
                 "not_found",
+                failed=False,
+                probe=probe,
                 http_status=404,
                 latency_ms=latency_ms,
                 cost_usd=0.0,
             )
-            self._report(failed=False, probe=probe)
             return None
         try:
             result = parse(response)
@@ -349,14 +395,15 @@ class ProviderResource(dg.ConfigurableResource):
                 f"({type(exc).__name__}: {self._scrub(str(exc))[:ERROR_BODY_EXCERPT_CHARS]})",
                 http_status=response.status_code,
             )
-            self.usage.record(
-                self.PROVIDER,
+            self._settle(
                 endpoint,
                 "failure",
+                failed=True,
+                probe=probe,
+                error=str(error),
                 http_status=response.status_code,
                 latency_ms=latency_ms,
             )
-            self._report(failed=True, probe=probe, error=str(error))
             raise error from None
         cost_usd = None
         if cost is not None:
@@ -364,16 +411,15 @@ class ProviderResource(dg.ConfigurableResource):
                 cost_usd = cost(result)
             except Exception:  # noqa: BLE001 - cost is best effort
                 cost_usd = None
-        outcome = "not_found" if result is None else "success"
-        self.usage.record(
-            self.PROVIDER,
+        self._settle(
             endpoint,
-            outcome,
+            "not_found" if result is None else "success",
+            failed=False,
+            probe=probe,
             http_status=response.status_code,
             latency_ms=latency_ms,
             cost_usd=cost_usd,
         )
-        self._report(failed=False, probe=probe)
         return result
 
     def _send(

@@ -61,39 +61,62 @@ class UsageTracker:
         latency_ms: float | None,
         cost_usd: float | None,
     ) -> None:
+        with self.app_db.begin_short_write() as conn:
+            self.write(
+                conn,
+                provider,
+                endpoint,
+                outcome,
+                http_status=http_status,
+                latency_ms=latency_ms,
+                cost_usd=cost_usd,
+            )
+
+    def write(
+        self,
+        conn: sa.Connection,
+        provider: str,
+        endpoint: str,
+        outcome: Outcome,
+        *,
+        http_status: int | None = None,
+        latency_ms: float | None = None,
+        cost_usd: float | None = None,
+    ) -> None:
+        """`record` inside the caller's transaction `conn` (which then owns any error): lets a
+        call's usage and its circuit-breaker count share one write."""
         # A no-match is a successful call (and free at ContactOut/Apollo).
         success = 1 if outcome in ("success", "not_found") else 0
         failure = 1 if outcome == "failure" else 0
         limited = 1 if outcome == "rate_limited" else 0
         cost = float(cost_usd or 0.0) if success else 0.0
         now = datetime.now(UTC)
-        with self.app_db.begin_short_write() as conn:
-            if outcome != "circuit_open":
-                conn.execute(
-                    _usage_upsert(self.app_db.is_postgres),
-                    {
-                        "u_provider": provider,
-                        "u_date": now.date(),
-                        "u_origin": self.origin,
-                        "u_success": success,
-                        "u_failure": failure,
-                        "u_limited": limited,
-                        "u_cost": cost,
-                    },
-                )
+        if outcome != "circuit_open":
             conn.execute(
-                _CALL_LOG_INSERT,
+                _usage_upsert(self.app_db.is_postgres),
                 {
-                    "provider": provider,
-                    "endpoint": endpoint[:200],
-                    "outcome": outcome,
-                    "http_status": http_status,
-                    "latency_ms": latency_ms,
-                    "cost_usd": cost_usd,
-                    "run_id": self.run_id,
-                    "called_at": now,
+                    "u_provider": provider,
+                    "u_date": now.date(),
+                    "u_origin": self.origin,
+                    "u_success": success,
+                    "u_failure": failure,
+                    "u_limited": limited,
+                    "u_cost": cost,
                 },
             )
+        conn.execute(
+            _CALL_LOG_INSERT,
+            {
+                "provider": provider,
+                "endpoint": endpoint[:200],
+                "outcome": outcome,
+                "http_status": http_status,
+                "latency_ms": latency_ms,
+                "cost_usd": cost_usd,
+                "run_id": self.run_id,
+                "called_at": now,
+            },
+        )
 
 
 # Built once with bound parameters and reused for every call: building the statement objects
