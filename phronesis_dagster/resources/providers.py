@@ -4,6 +4,7 @@ emulator mode (every base URL at the local provider emulator, placeholder keys).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -24,6 +25,10 @@ KEY_ENVS: dict[str, str] = {
     "claude": "ANTHROPIC_API_KEY",
 }
 SEC_USER_AGENT_ENV = "SEC_USER_AGENT"
+# "claude=60,apollo=20": requests per second a provider plan grants, shared by all runs; unset
+# providers keep their resource's default (EDGAR 10, Claude 50, the others 100).
+RATE_LIMITS_ENV = "PHRONESIS_PROVIDER_RATE_LIMITS"
+PROVIDERS = ("contactout", "exa", "edgar", "apollo", "claude")
 EMULATOR_KEY = "emulator-key"
 EMULATOR_SEC_USER_AGENT = "phronesis-dagster emulator demo@example.com"
 # Path prefixes under which the emulator serves each provider's host.
@@ -50,35 +55,83 @@ def provider_mode(env: dict[str, str] | None = None) -> str:
     return "emulator" if no_keys and env.get(EMULATOR_URL_ENV) else "live"
 
 
+def rate_limits(env: dict[str, str] | None = None) -> dict[str, int]:
+    """`PHRONESIS_PROVIDER_RATE_LIMITS` as {provider: requests per second}; a typo is a
+    configuration error at load time, not a silently ignored limit."""
+    env = dict(os.environ) if env is None else env
+    limits: dict[str, int] = {}
+    for item in (env.get(RATE_LIMITS_ENV) or "").split(","):
+        if not item.strip():
+            continue
+        name, _, value = item.partition("=")
+        name = name.strip().lower()
+        if name not in PROVIDERS:
+            raise ProviderConfigError(
+                "providers",
+                f"{RATE_LIMITS_ENV}: unknown provider {name!r} (one of {', '.join(PROVIDERS)})",
+            )
+        try:
+            rate = int(value)
+        except ValueError:
+            rate = 0
+        if rate < 1:
+            raise ProviderConfigError(
+                "providers",
+                f"{RATE_LIMITS_ENV}: {name} needs a whole number of requests per second >= 1, "
+                f"got {value.strip()!r}",
+            )
+        limits[name] = rate
+    return limits
+
+
 def build_provider_resources(
     app_db: AppDatabase, env: dict[str, str] | None = None
 ) -> dict[str, dg.ConfigurableResource]:
     """Resources keyed `contactout, exa, edgar, apollo, claude`, never mixing live and
-    emulator providers. Live mode with only some keys set is a configuration error naming the
-    missing variables."""
+    emulator providers, each limited to its `PHRONESIS_PROVIDER_RATE_LIMITS` rate if set. Live
+    mode with only some keys set is a configuration error naming the missing variables."""
     env = dict(os.environ) if env is None else env
-    mode = provider_mode(env)
-    if mode == "emulator":
-        root = (env.get(EMULATOR_URL_ENV) or "").rstrip("/")
-        if not root:
-            raise ProviderConfigError("providers", f"emulator mode needs {EMULATOR_URL_ENV}")
-        url = {name: root + prefix for name, prefix in EMULATOR_PREFIXES.items()}
-        common = {"app_db": app_db, "provider_mode": "emulator"}
-        return {
-            "contactout": ContactOutResource(
-                api_key=EMULATOR_KEY, base_url=url["contactout"], **common
-            ),
-            "exa": ExaResource(api_key=EMULATOR_KEY, base_url=url["exa"], **common),
-            "edgar": EdgarResource(
-                user_agent=EMULATOR_SEC_USER_AGENT,
-                www_base_url=url["edgar_www"],
-                data_base_url=url["edgar_data"],
-                **common,
-            ),
-            "apollo": ApolloResource(api_key=EMULATOR_KEY, base_url=url["apollo"], **common),
-            "claude": ClaudeResource(api_key=EMULATOR_KEY, base_url=url["claude"], **common),
-        }
+    limits = rate_limits(env)
+    if provider_mode(env) == "emulator":
+        return _emulator_resources(app_db, env, limits)
+    return _live_resources(app_db, env, limits)
 
+
+def _common(app_db: AppDatabase, mode: str, limits: dict[str, int]) -> Callable[[str], dict]:
+    def options(provider: str) -> dict:
+        rate = {"requests_per_second": limits[provider]} if provider in limits else {}
+        return {"app_db": app_db, "provider_mode": mode, **rate}
+
+    return options
+
+
+def _emulator_resources(
+    app_db: AppDatabase, env: dict[str, str], limits: dict[str, int]
+) -> dict[str, dg.ConfigurableResource]:
+    root = (env.get(EMULATOR_URL_ENV) or "").rstrip("/")
+    if not root:
+        raise ProviderConfigError("providers", f"emulator mode needs {EMULATOR_URL_ENV}")
+    url = {name: root + prefix for name, prefix in EMULATOR_PREFIXES.items()}
+    common = _common(app_db, "emulator", limits)
+    return {
+        "contactout": ContactOutResource(
+            api_key=EMULATOR_KEY, base_url=url["contactout"], **common("contactout")
+        ),
+        "exa": ExaResource(api_key=EMULATOR_KEY, base_url=url["exa"], **common("exa")),
+        "edgar": EdgarResource(
+            user_agent=EMULATOR_SEC_USER_AGENT,
+            www_base_url=url["edgar_www"],
+            data_base_url=url["edgar_data"],
+            **common("edgar"),
+        ),
+        "apollo": ApolloResource(api_key=EMULATOR_KEY, base_url=url["apollo"], **common("apollo")),
+        "claude": ClaudeResource(api_key=EMULATOR_KEY, base_url=url["claude"], **common("claude")),
+    }
+
+
+def _live_resources(
+    app_db: AppDatabase, env: dict[str, str], limits: dict[str, int]
+) -> dict[str, dg.ConfigurableResource]:
     credentials = (*KEY_ENVS.values(), SEC_USER_AGENT_ENV)
     missing = [v for v in credentials if not env.get(v)]
     # With no credential at all the code location still loads (the usage and quota assets need
@@ -91,22 +144,26 @@ def build_provider_resources(
             + ", ".join(missing)
             + f" (or set {MODE_ENV}=emulator)",
         )
-    common = {"app_db": app_db, "provider_mode": "live"}
+    common = _common(app_db, "live", limits)
     return {
         "contactout": ContactOutResource(
-            api_key=dg.EnvVar(KEY_ENVS["contactout"]), base_url=CONTACTOUT_BASE_URL, **common
+            api_key=dg.EnvVar(KEY_ENVS["contactout"]),
+            base_url=CONTACTOUT_BASE_URL,
+            **common("contactout"),
         ),
-        "exa": ExaResource(api_key=dg.EnvVar(KEY_ENVS["exa"]), base_url=EXA_BASE_URL, **common),
+        "exa": ExaResource(
+            api_key=dg.EnvVar(KEY_ENVS["exa"]), base_url=EXA_BASE_URL, **common("exa")
+        ),
         "edgar": EdgarResource(
             user_agent=dg.EnvVar(SEC_USER_AGENT_ENV),
             www_base_url=SEC_WWW_BASE_URL,
             data_base_url=SEC_DATA_BASE_URL,
-            **common,
+            **common("edgar"),
         ),
         "apollo": ApolloResource(
-            api_key=dg.EnvVar(KEY_ENVS["apollo"]), base_url=APOLLO_BASE_URL, **common
+            api_key=dg.EnvVar(KEY_ENVS["apollo"]), base_url=APOLLO_BASE_URL, **common("apollo")
         ),
         "claude": ClaudeResource(
-            api_key=dg.EnvVar(KEY_ENVS["claude"]), base_url=ANTHROPIC_BASE_URL, **common
+            api_key=dg.EnvVar(KEY_ENVS["claude"]), base_url=ANTHROPIC_BASE_URL, **common("claude")
         ),
     }

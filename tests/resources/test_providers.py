@@ -83,3 +83,27 @@ def test_no_credentials_still_loads_and_fails_at_setup_naming_the_variable(rdb, 
     with pytest.raises(Exception, match="EXA_API_KEY"):
         with dg.build_resources({"exa": resources["exa"]}):
             pass
+
+
+def test_rate_limits_from_the_environment_reach_the_shared_limiter(rdb):
+    env = {**ALL_LIVE, "PHRONESIS_PROVIDER_RATE_LIMITS": "claude=80, EDGAR=5"}
+    resources = build_provider_resources(rdb, env=env)
+    assert resources["claude"].rate_limiter.requests_per_second == 80
+    assert resources["edgar"].rate_limiter.requests_per_second == 5
+    # Providers left out keep their defaults.
+    assert resources["exa"].rate_limiter.requests_per_second == 100
+    assert isinstance(resources["claude"].api_key, dg.EnvVar)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("claud=80", "unknown provider 'claud'"),
+        ("claude=0", "claude needs a whole number"),
+        ("claude=fast", "got 'fast'"),
+        ("claude", "got ''"),
+    ],
+)
+def test_a_bad_rate_limit_setting_stops_the_load_with_a_clear_error(rdb, value, message):
+    with pytest.raises(ProviderConfigError, match=message):
+        build_provider_resources(rdb, env={**ALL_LIVE, "PHRONESIS_PROVIDER_RATE_LIMITS": value})
