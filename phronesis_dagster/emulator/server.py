@@ -47,12 +47,17 @@ class _Stats:
                 lambda: defaultdict(lambda: defaultdict(int))
             )
             self._keys: dict[str, list[str]] = defaultdict(list)
+            # Requests per provider per whole second since the reset: shows whether a
+            # benchmark kept its bottleneck provider busy or let it idle.
+            self._started = time.monotonic()
+            self._per_second: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
     def record(self, provider: str, route: str, status: int, key: str | None) -> None:
         with self._lock:
             self._total += 1
             self._requests[provider] += 1
             self._responses[provider][route][str(status)] += 1
+            self._per_second[provider][int(time.monotonic() - self._started)] += 1
             if key is not None and len(self._keys[provider]) < MAX_KEYS_PER_PROVIDER:
                 self._keys[provider].append(key)
 
@@ -66,6 +71,10 @@ class _Stats:
                     for p, routes in self._responses.items()
                 },
                 "keys": {p: list(keys) for p, keys in self._keys.items()},
+                "per_second": {
+                    p: [seconds.get(i, 0) for i in range(max(seconds, default=-1) + 1)]
+                    for p, seconds in self._per_second.items()
+                },
             }
 
 
@@ -333,16 +342,19 @@ class EmulatorServer:
         except Exception:  # a malformed body has no key; the handler will reject it
             key = None
 
+        # Refused at the door, as a provider's edge does: the rate limit counts a request when
+        # it arrives, not after the emulated latency (whose sleep would add its own jitter).
+        refusal = self._gate(provider, req, config)
         if config.latency_ms > 0:
             time.sleep(config.latency_ms / 1000)
 
-        response = self._answer(provider, req, config)
+        response = refusal or self._answer(provider, req, config)
         self._stats.record(provider.name, f"{method} {path}", response.status, key)
         return response
 
-    def _answer(self, provider: Provider, req: Request, config: EmulatorConfig) -> Response:
-        faults = config.fault(provider.name)
-        if faults.unauthorized:
+    def _gate(self, provider: Provider, req: Request, config: EmulatorConfig) -> Response | None:
+        """401/403 for bad credentials, else 429 over the rate limit, else None."""
+        if config.fault(provider.name).unauthorized:
             return provider.unauthorized(req)
         refusal = provider.authenticate(req)
         if refusal is not None:
@@ -352,6 +364,10 @@ class EmulatorServer:
         )
         if retry_after is not None:
             return provider.rate_limited(req, retry_after)
+        return None
+
+    def _answer(self, provider: Provider, req: Request, config: EmulatorConfig) -> Response:
+        faults = config.fault(provider.name)
         if faults.storm_429_rate and self._draw() < faults.storm_429_rate:
             return provider.rate_limited(req, faults.retry_after_seconds)
         if faults.error_rate and self._draw() < faults.error_rate:
