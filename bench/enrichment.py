@@ -193,9 +193,11 @@ def run_batches(
     data_dir: Path,
     spans: list[tuple[float, float]] | None = None,
     workers: int | None = None,
+    logs: Path | None = None,
 ) -> float:
     """Each batch in a fresh `python -m ...runner` process, `concurrency` at a time. Appends
-    each run's (start, end) offset in seconds to `spans` when given."""
+    each run's (start, end) offset in seconds to `spans` when given; writes each run's output to
+    `logs/<batch>.log` when given."""
     env = {
         **os.environ,
         "PHRONESIS_PROVIDER_MODE": "emulator",
@@ -210,20 +212,24 @@ def run_batches(
     started = time.perf_counter()
     while todo or running:
         while todo and len(running) < concurrency:
+            batch = todo.pop(0)
+            out = (logs / f"{batch}.log").open("wb") if logs else subprocess.DEVNULL
             proc = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
                     "phronesis_dagster.assets.enrichment.runner",
                     app_db.url,
-                    todo.pop(0),
+                    batch,
                     *([str(workers)] if workers else []),
                 ],
                 cwd=REPO,
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
+            if logs:
+                out.close()  # the child has its own copy
             running[proc] = time.perf_counter() - started
         time.sleep(0.05)
         for proc in [p for p in running if p.poll() is not None]:
@@ -290,8 +296,13 @@ def main() -> None:
         default=None,
         help="threads per provider in a run (run config max_workers_per_provider)",
     )
+    parser.add_argument(
+        "--run-logs", type=Path, default=None, help="folder for each run process's output"
+    )
     parser.add_argument("--skip-tick", action="store_true")
     args = parser.parse_args()
+    if args.run_logs:
+        args.run_logs.mkdir(parents=True, exist_ok=True)
 
     if not args.skip_tick:
         bench_sensor_tick(args.database_url)
@@ -313,7 +324,14 @@ def main() -> None:
             runs_cpu_before = children_cpu_seconds()
             emulator_cpu_before = emulator.cpu_seconds()
             wall = run_batches(
-                app_db, emulator, batches, args.concurrency, folder, spans, args.workers
+                app_db,
+                emulator,
+                batches,
+                args.concurrency,
+                folder,
+                spans,
+                args.workers,
+                args.run_logs,
             )
             runs_cpu = children_cpu_seconds() - runs_cpu_before
             emulator_cpu = emulator.cpu_seconds() - emulator_cpu_before
