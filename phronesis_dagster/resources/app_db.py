@@ -15,6 +15,12 @@ from pydantic import Field
 
 DATABASE_URL_ENV = "PHRONESIS_DATABASE_URL"
 DATA_DIR_ENV = "PHRONESIS_DATA_DIR"
+# Connections one process keeps to a PostgreSQL app database (the rate limiter's buckets add
+# `rate_limit.BUCKET_POOL_SIZE` per provider): with 4 run processes at once, 4 x (8 + 5 x 2) = 72
+# stay under PostgreSQL's default max_connections of 100. Before this cap, 4 runs opened more
+# than 100 and lost bookkeeping writes to "sorry, too many clients already".
+PG_POOL_SIZE = 8
+PG_POOL_TIMEOUT_SECONDS = 60
 
 
 def local_data_dir() -> Path:
@@ -89,7 +95,17 @@ def engine_for(url: str) -> sa.Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # A hard cap, not a burst allowance: dozens of provider threads share these connections
+    # (each holds one for a millisecond-long write), and every run process of every run pod
+    # opens its own pool, so the sum must fit PostgreSQL's max_connections (see
+    # docs/deployment.md). Threads beyond the cap wait for a free connection.
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=0,
+        pool_timeout=PG_POOL_TIMEOUT_SECONDS,
+    )
 
 
 class AppDatabase(dg.ConfigurableResource):

@@ -47,6 +47,9 @@ BUFFER_MS = 20
 # concurrent runs got a few 429s from an emulator enforcing the same limit); SEC blocks an IP
 # for ten minutes when it is exceeded, so the margin errs on the safe side.
 WINDOW_MARGIN_MS = 250
+# Connections per provider bucket and process: the threads of a process take turns at the
+# bucket (one attempt at a time), plus pyrate-limiter's background leak task.
+BUCKET_POOL_SIZE = 2
 # Consecutive lost bucket connections an acquire rides out before the error reaches the call.
 MAX_DROPPED_CONNECTIONS = 5
 
@@ -83,7 +86,7 @@ def _build_limiter(location: str, provider: str, requests_per_second: int) -> Li
         from psycopg_pool import ConnectionPool
         from pyrate_limiter import PostgresBucket
 
-        pool = ConnectionPool(location, min_size=0, max_size=4, open=True)
+        pool = ConnectionPool(location, min_size=0, max_size=BUCKET_POOL_SIZE, open=True)
         try:
             bucket = PostgresBucket(pool, f"provider_{provider}", rates)
         except BaseException:
