@@ -13,10 +13,8 @@ import dataclasses
 import json
 import time
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import anthropic
-import httpx2
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from phronesis_dagster.resources.errors import (
@@ -28,6 +26,10 @@ from phronesis_dagster.resources.errors import (
     RateLimitWaitExceeded,
 )
 from phronesis_dagster.resources.http_client import CONNECT_TIMEOUT_SECONDS, ProviderResource
+
+if TYPE_CHECKING:
+    import anthropic
+    import httpx2
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 MESSAGES_PATH = "/v1/messages"
@@ -98,7 +100,7 @@ class ClaudeResource(ProviderResource):
     input_price_per_mtok: float = Field(default=HAIKU_INPUT_PRICE_PER_MTOK)
     output_price_per_mtok: float = Field(default=HAIKU_OUTPUT_PRICE_PER_MTOK)
 
-    _sdk: anthropic.Anthropic | None = PrivateAttr(default=None)
+    _sdk: Any = PrivateAttr(default=None)  # an anthropic.Anthropic once first used
 
     def validate_config(self) -> None:
         self._require_secret(self.api_key, "ANTHROPIC_API_KEY")
@@ -115,6 +117,12 @@ class ClaudeResource(ProviderResource):
     @property
     def sdk(self) -> anthropic.Anthropic:
         if self._sdk is None:
+            # Imported on first use: importing the SDK costs about a second of CPU, which every
+            # process that loads the code location (code server, daemon, the nightly usage and
+            # quota runs) would otherwise pay without ever calling Claude.
+            import anthropic
+            import httpx2
+
             http = httpx2.Client(
                 timeout=httpx2.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
                 event_hooks={"request": [self._on_request], "response": [self._on_response]},
@@ -200,6 +208,8 @@ class ClaudeResource(ProviderResource):
         return parsed
 
     def _translate(self, exc: Exception) -> Exception:
+        import anthropic  # loaded already when the SDK raised this
+
         if isinstance(exc, ProviderError):
             return exc
         # Our own errors raised inside the SDK's HTTP hooks come back wrapped.

@@ -128,3 +128,26 @@ def test_open_breaker_skips_the_call(emu, rdb):
     with pytest.raises(CircuitOpenError):
         res.summarize_prospect(prospect=PROSPECT, sources=SOURCES)
     assert requests_seen(emu) == 0
+
+
+def test_loading_the_code_location_does_not_import_the_sdk():
+    """The SDK costs about a second of CPU to import; the code server, the daemon and the
+    nightly usage and quota runs load the code location without ever calling Claude."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import sys, phronesis_dagster.definitions as d; "
+        "assert d.defs.resources['claude'] is not None; "
+        "print('anthropic' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert out.stdout.strip() == "False"
