@@ -282,28 +282,14 @@ class ProviderResource(dg.ConfigurableResource):
         one write transaction (one database round trip per call instead of two). Never raises:
         bookkeeping must not fail enrichment. A half-open probe takes the breaker's own path."""
         usage = self.usage
+        details = {"http_status": http_status, "latency_ms": latency_ms, "cost_usd": cost_usd}
         if probe:
-            usage.record(
-                self.PROVIDER,
-                endpoint,
-                outcome,
-                http_status=http_status,
-                latency_ms=latency_ms,
-                cost_usd=cost_usd,
-            )
+            usage.record(self.PROVIDER, endpoint, outcome, **details)
             self._report(failed=failed, probe=True, error=error or "")
             return
         try:
             with self.app_db.begin_short_write() as conn:
-                usage.write(
-                    conn,
-                    self.PROVIDER,
-                    endpoint,
-                    outcome,
-                    http_status=http_status,
-                    latency_ms=latency_ms,
-                    cost_usd=cost_usd,
-                )
+                usage.write(conn, self.PROVIDER, endpoint, outcome, **details)
                 tripped = self.breaker.count_in(conn, failed=failed, error=error)
         except Exception as exc:  # noqa: BLE001
             self.log.warning(

@@ -48,29 +48,18 @@ class UsageTracker:
     ) -> None:
         """Count one call attempt. Never raises."""
         try:
-            self._record(provider, endpoint, outcome, http_status, latency_ms, cost_usd)
+            with self.app_db.begin_short_write() as conn:
+                self.write(
+                    conn,
+                    provider,
+                    endpoint,
+                    outcome,
+                    http_status=http_status,
+                    latency_ms=latency_ms,
+                    cost_usd=cost_usd,
+                )
         except Exception as exc:  # noqa: BLE001 - tracking must never block enrichment
             logger.warning("usage tracking failed for %s %s: %s", provider, endpoint, exc)
-
-    def _record(
-        self,
-        provider: str,
-        endpoint: str,
-        outcome: Outcome,
-        http_status: int | None,
-        latency_ms: float | None,
-        cost_usd: float | None,
-    ) -> None:
-        with self.app_db.begin_short_write() as conn:
-            self.write(
-                conn,
-                provider,
-                endpoint,
-                outcome,
-                http_status=http_status,
-                latency_ms=latency_ms,
-                cost_usd=cost_usd,
-            )
 
     def write(
         self,
