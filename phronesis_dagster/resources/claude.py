@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -101,6 +102,8 @@ class ClaudeResource(ProviderResource):
     output_price_per_mtok: float = Field(default=HAIKU_OUTPUT_PRICE_PER_MTOK)
 
     _sdk: Any = PrivateAttr(default=None)  # an anthropic.Anthropic once first used
+    # The first calls of a batch arrive on several threads at once: one of them builds the client.
+    _sdk_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def validate_config(self) -> None:
         self._require_secret(self.api_key, "ANTHROPIC_API_KEY")
@@ -116,24 +119,27 @@ class ClaudeResource(ProviderResource):
 
     @property
     def sdk(self) -> anthropic.Anthropic:
-        if self._sdk is None:
-            # Imported on first use: importing the SDK costs about a second of CPU, which every
-            # process that loads the code location (code server, daemon, the nightly usage and
-            # quota runs) would otherwise pay without ever calling Claude.
-            import anthropic
-            import httpx2
+        with self._sdk_lock:
+            return self._sdk or self._build_sdk()
 
-            http = httpx2.Client(
-                timeout=httpx2.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
-                event_hooks={"request": [self._on_request], "response": [self._on_response]},
-            )
-            self._sdk = anthropic.Anthropic(
-                api_key=self.api_key,
-                base_url=self.base_url,
-                max_retries=self.max_retries,
-                timeout=self.timeout_seconds,
-                http_client=http,
-            )
+    def _build_sdk(self) -> anthropic.Anthropic:
+        # Imported on first use: importing the SDK costs about a second of CPU, which every
+        # process that loads the code location (code server, daemon, the nightly usage and
+        # quota runs) would otherwise pay without ever calling Claude.
+        import anthropic
+        import httpx2
+
+        http = httpx2.Client(
+            timeout=httpx2.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
+        )
+        self._sdk = anthropic.Anthropic(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            max_retries=self.max_retries,
+            timeout=self.timeout_seconds,
+            http_client=http,
+        )
         return self._sdk
 
     # Each SDK attempt (first try and retries) takes a slot of the shared limit ...
