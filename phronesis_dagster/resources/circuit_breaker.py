@@ -40,6 +40,9 @@ _T = ProviderCircuitState.__table__
 LAST_ERROR_MAX_CHARS = 500
 
 
+_STATE = sa.select(_T.c.state).where(_T.c.provider == sa.bindparam("s_provider"))
+
+
 def _build_bump() -> sa.Update:
     """Count one outcome in the closed breaker's window (a new window once the old one is
     over). Built once with bound parameters: building it per call cost more CPU than the
@@ -155,6 +158,12 @@ class CircuitBreaker:
     def before_call(self) -> bool:
         """Admit a call. Returns True when this call is the half-open probe; raises
         `CircuitOpenError` when the call must be skipped."""
+        # Every call asks, so the common case (closed) is one prebuilt single-column read
+        # without a transaction; the full snapshot is read only when the circuit is not closed.
+        with self.app_db.connect() as conn:
+            state = conn.execute(_STATE, {"s_provider": self.provider}).scalar_one_or_none()
+        if state == "closed":
+            return False
         snap = self.snapshot()
         if snap.state == "closed":
             return False
