@@ -16,6 +16,7 @@ database; the `httpx.Client` is per resource instance and closed at teardown.
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -130,6 +131,9 @@ class ProviderResource(dg.ConfigurableResource):
     breaker_probe_timeout_seconds: float = Field(default=120.0)
 
     _client: httpx.Client | None = PrivateAttr(default=None)
+    # A batch's first calls arrive on dozens of threads at once: one of them builds the client
+    # (each build loads the CA bundle; a client per thread also meant a connection pool each).
+    _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _ready: bool = PrivateAttr(default=False)
     _run_id: str | None = PrivateAttr(default=None)
     # A handle on the shared breaker row (its state stays in the database); kept so the row's
@@ -191,13 +195,17 @@ class ProviderResource(dg.ConfigurableResource):
 
     @property
     def http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(
-                base_url=self.configured_urls()[0].rstrip("/"),
-                headers=self.default_headers(),
-                timeout=httpx.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
-            )
-        return self._client
+        client = self._client
+        if client is not None:
+            return client
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    base_url=self.configured_urls()[0].rstrip("/"),
+                    headers=self.default_headers(),
+                    timeout=httpx.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
+                )
+            return self._client
 
     # -- shared machinery --------------------------------------------------------------------
 

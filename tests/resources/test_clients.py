@@ -322,3 +322,34 @@ def test_inside_a_dagster_run_the_run_id_is_logged(emu, rdb):
     result = dg.materialize([contact], resources={"contactout": make("contactout", emu, rdb)})
     assert result.success
     assert [r["run_id"] for r in call_log(rdb, "contactout")] == [result.run_id]
+
+
+def test_a_batch_of_threads_shares_one_http_client(emu, rdb, monkeypatch):
+    """The first calls of a batch arrive on many threads at once; they must share one client
+    (one connection pool, one CA bundle load), not build one each."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from phronesis_dagster.resources import http_client
+
+    built = []
+    guard = threading.Lock()
+
+    class SlowToBuild(httpx.Client):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.05)  # widens the window in which other threads see no client yet
+            with guard:
+                built.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(http_client.httpx, "Client", SlowToBuild)
+    exa = make("exa", emu, rdb)
+    with ThreadPoolExecutor(12) as pool:
+        found = list(
+            pool.map(lambda i: exa.search_mentions(name=f"P {i}", company="Acme"), range(12))
+        )
+    assert all(f is not None for f in found)
+    assert len(built) == 1
+    exa.close()
