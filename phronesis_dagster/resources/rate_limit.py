@@ -9,7 +9,7 @@ points at the same bucket shares one budget:
 - PostgreSQL app DB: a `PostgresBucket` (table `ratelimit___<provider>` created on first use)
   that takes an exclusive table lock for each check-and-insert, so it holds across machines.
 
-The window is 1.1 s rather than 1 s (`WINDOW_MARGIN_MS`) so that jitter between granting a slot
+The window is 1.25 s rather than 1 s (`WINDOW_MARGIN_MS`) so that jitter between granting a slot
 and the request reaching the provider never puts n + 1 requests into one of its seconds.
 
 `acquire()` blocks until a slot is free, at most `max_wait_seconds`, then raises
@@ -43,12 +43,12 @@ BUFFER_MS = 20
 # The bucket records when a slot was granted, the provider counts when the request arrives;
 # thread scheduling and network jitter between the two could put n + 1 arrivals into one of
 # the provider's one-second windows, so our window is a little longer than a second.
-# 100 ms: it was 250 ms while run processes wasted CPU (a client per thread) and the emulator
-# counted requests after its emulated latency; since those fixes, two and four concurrent runs
-# on a saturated 2-core machine sent EDGAR no request over its limit (a handful of 429s at the
-# 100/s providers, which are retried). SEC blocks an IP for ten minutes when it is exceeded:
-# if EDGAR ever answers 403/429 for rate, raise this first.
-WINDOW_MARGIN_MS = 100
+# 250 ms: grant-to-arrival delays past 100 ms happen on a saturated 2-core machine. After the
+# CPU the runs wasted was removed, 100 ms passed the two-run scale-out test five times alone but
+# EDGAR still answered one 429 while the full test suite loaded the machine; SEC blocks an IP
+# for ten minutes when its limit is exceeded, so the margin errs on the safe side (it costs
+# EDGAR 2 of its 10 requests/s, the bulk of what separates the benchmark from its bound).
+WINDOW_MARGIN_MS = 250
 # Connections per provider bucket and process: the threads of a process take turns at the
 # bucket (one attempt at a time), plus pyrate-limiter's background leak task.
 BUCKET_POOL_SIZE = 2
