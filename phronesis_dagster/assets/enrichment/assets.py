@@ -10,7 +10,6 @@ as its data sources are in, so Claude never waits for the slowest provider's who
 Subsetting it (materializing just `web_enrichment` from the UI) calls only that provider.
 """
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +20,7 @@ from phronesis_dagster.assets.enrichment.calls import (
     needs_call,
     pool_width,
     run_calls,
+    timed_outcome,
 )
 from phronesis_dagster.assets.enrichment.metadata import (
     json_meta,
@@ -36,10 +36,8 @@ from phronesis_dagster.assets.enrichment.partitions import (
 )
 from phronesis_dagster.enrichment.constants import (
     ALL_SOURCES,
-    CIRCUIT_OPEN,
     COMPLETE,
     DATA_SOURCES,
-    FAILED,
     SKIPPED,
     SOURCE_ASSET,
     SUMMARY_SOURCE,
@@ -54,7 +52,6 @@ from phronesis_dagster.enrichment.store import (
     start_batch,
     write_sources_to_prospects,
 )
-from phronesis_dagster.resources.errors import CircuitOpenError, ProviderError
 
 PROVIDER_KINDS: dict[str, str] = {
     "apollo": "apollo",
@@ -127,19 +124,12 @@ def summarize(resource: Any, p: Mapping[str, Any], sources: dict[str, Any]) -> S
         return SourceOutcome(
             status=SKIPPED, error="no source returned data to summarize", at=utcnow()
         )
-    started = time.perf_counter()
-    try:
+
+    def call() -> tuple[str, dict[str, Any]]:
         summary = resource.summarize_prospect(prospect=_summary_input(p), sources=sources)
-        data = {**summary.model_dump(mode="json"), "sources": sorted(sources)}
-        status, error = COMPLETE, None
-    except CircuitOpenError as exc:
-        status, data, error = CIRCUIT_OPEN, None, str(exc)
-    except ProviderError as exc:
-        status, data, error = FAILED, None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - one prospect's surprise must not sink the batch
-        status, data, error = FAILED, None, f"{type(exc).__name__}: {exc}"
-    latency = (time.perf_counter() - started) * 1000
-    return SourceOutcome(status=status, data=data, error=error, latency_ms=latency, at=utcnow())
+        return COMPLETE, {**summary.model_dump(mode="json"), "sources": sorted(sources)}
+
+    return timed_outcome(call)
 
 
 def _summary_is_current(existing: SourceOutcome | None, sources: dict[str, Any]) -> bool:

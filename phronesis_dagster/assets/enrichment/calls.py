@@ -78,15 +78,13 @@ def _call(source: str, resource: Any, p: Mapping[str, Any]) -> tuple[str, Any]:
     raise ValueError(f"unknown enrichment source {source!r}")
 
 
-def call_source(source: str, resource: Any, prospect: Mapping[str, Any]) -> SourceOutcome:
-    """Enrich one prospect from one data source. Never raises: a provider error becomes a
-    `failed` outcome (or `circuit_open`), so the other sources and prospects go on."""
-    reason = skip_reason(source, prospect)
-    if reason:
-        return _skip(reason)
+def timed_outcome(call: Callable[[], tuple[str, Any]]) -> SourceOutcome:
+    """Run one provider call (returning (status, data)) as a `SourceOutcome` with its latency.
+    Never raises: a provider error becomes `failed` (or `circuit_open`), so the other sources
+    and prospects go on."""
     started = time.perf_counter()
     try:
-        status, data = _call(source, resource, prospect)
+        status, data = call()
         error = None
     except CircuitOpenError as exc:
         status, data, error = CIRCUIT_OPEN, None, str(exc)
@@ -96,6 +94,14 @@ def call_source(source: str, resource: Any, prospect: Mapping[str, Any]) -> Sour
         status, data, error = FAILED, None, f"{type(exc).__name__}: {exc}"
     latency = (time.perf_counter() - started) * 1000
     return SourceOutcome(status=status, data=data, error=error, latency_ms=latency, at=utcnow())
+
+
+def call_source(source: str, resource: Any, prospect: Mapping[str, Any]) -> SourceOutcome:
+    """Enrich one prospect from one data source. Never raises (see `timed_outcome`)."""
+    reason = skip_reason(source, prospect)
+    if reason:
+        return _skip(reason)
+    return timed_outcome(lambda: _call(source, resource, prospect))
 
 
 # Requests one call makes in parallel by itself: EdgarResource fetches a prospect's Form 4
