@@ -225,6 +225,16 @@ def count_provider_call(provider: str, day: date) -> None:
         logger.warning("web app Redis counter not usable (%s)", type(exc).__name__)
 
 
+def close_pipeline_counters() -> None:
+    """Flush (bounded) and stop every counter of this process; the next call starts afresh."""
+    with _counters_lock:
+        counters = list(_counters.values())
+        _counters.clear()
+    for counter in counters:
+        if counter.pid == os.getpid():
+            counter.close()
+
+
 def _flush_all() -> None:
     for counter in list(_counters.values()):
         if counter.pid == os.getpid():
