@@ -33,8 +33,8 @@ RETENTION_INTERVAL_SECONDS = 3600
 
 def retention_from_env(env: dict[str, str] | None = None) -> timedelta:
     """How long a finished batch keeps its partition, from
-    `PHRONESIS_BATCH_PARTITION_RETENTION_DAYS` (default 30 days). A malformed or negative value is an error naming
-    the variable."""
+    `PHRONESIS_BATCH_PARTITION_RETENTION_DAYS` (default 30 days). A malformed or negative value
+    is an error naming the variable."""
     env = dict(os.environ) if env is None else env
     raw = env.get(RETENTION_DAYS_ENV)
     if raw in (None, ""):
