@@ -66,7 +66,7 @@ api_call_log = dg.AssetSpec(
 )
 
 
-def day_params(app_db: AppDatabase, day: date) -> dict:
+def day_params(day: date) -> dict:
     """Bind values for `:day`, `:start`, `:end` (the UTC day `[start, end)`)."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return {"day": day, "start": start, "end": start + timedelta(days=1)}
@@ -332,7 +332,7 @@ def api_quota_daily(
             redis_status = f"unreachable, used the web-app counts already stored ({exc})"
             context.log.warning(f"api_quota_daily {day}: {redis_status}")
 
-    params = day_params(app_db, day)
+    params = day_params(day)
     with app_db.begin() as conn:
         # The hourly refresh and a manual run of the same day would race on the unique key.
         conn.execute(

@@ -40,6 +40,20 @@ BEGIN
   END IF;
 END $$;
 
+-- Reading the "at" of a per-source record the web app (or an old writer) left malformed must not
+-- fail a whole dataset: NULL instead of an error, for a text that is not an ISO 8601 timestamp
+-- with a date, or not a valid one ('2026-02-31').
+CREATE OR REPLACE FUNCTION phronesis_try_timestamptz(value TEXT) RETURNS TIMESTAMPTZ
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+  IF value !~ '^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)?$' THEN
+    RETURN NULL;
+  END IF;
+  RETURN value::timestamptz;
+EXCEPTION WHEN others THEN
+  RETURN NULL;
+END $$;
+
 CREATE TABLE IF NOT EXISTS enrichment_jobs (
   id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
   tenant_id UUID NOT NULL REFERENCES tenants(id),

@@ -51,3 +51,4 @@ def downgrade() -> None:
     # table we do not own could take data the web app has come to rely on.
     for table in _OUR_TABLES:
         op.execute(f"DROP TABLE IF EXISTS {table}")
+    op.execute("DROP FUNCTION IF EXISTS phronesis_try_timestamptz(TEXT)")
