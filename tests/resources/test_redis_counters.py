@@ -18,9 +18,12 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+import dagster as dg
 import pytest
 import redis
+import sqlalchemy as sa
 
+from phronesis_dagster.assets.quotas import api_quota_daily
 from phronesis_dagster.resources import redis_counters
 from phronesis_dagster.resources.apollo import ApolloResource
 from phronesis_dagster.resources.claude import ClaudeResource
@@ -36,6 +39,7 @@ from phronesis_dagster.resources.redis_counters import (
     COUNTER_TTL_SECONDS,
     COUNTING_SINCE_KEY,
     PipelineCallCounter,
+    WebAppRedis,
     close_pipeline_counters,
     counter_key,
     pipeline_counter,
@@ -334,3 +338,45 @@ def test_no_redis_url_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     redis_counters.count_provider_call("exa", today())  # a no-op, and never raises
     monkeypatch.setenv("REDIS_URL", "not a url")
     redis_counters.count_provider_call("exa", today())  # a warning, never an error
+
+
+def test_quota_counts_pipeline_and_web_app_calls_once_each(
+    emu, app_db, counted: redis.Redis
+) -> None:
+    """The pipeline's calls reach both its own log and Redis; the web app's only Redis. The quota
+    dataset's total per provider is the Redis total, split by origin, with nothing twice."""
+    exa = make("exa", emu, app_db)
+    for _ in range(3):
+        assert ONE_CALL["exa"](exa) is not None
+    emu.configure(faults={"exa": {"error_rate": 1.0}})
+    with pytest.raises(ProviderUnavailableError):
+        ONE_CALL["exa"](make("exa", emu, app_db, max_retries=0))  # failed: in neither count
+    flushed()
+    key = counter_key("exa", today())
+    for _ in range(4):  # the web app's own Apollo-page calls, counted the same way
+        counted.incr(key)
+    assert counted.get(key) == "7"
+
+    dg.materialize(
+        [api_quota_daily],
+        partition_key=today().isoformat(),
+        resources={"app_db": app_db, "web_app_redis": WebAppRedis()},  # $REDIS_URL
+    )
+
+    with app_db.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT origin, success_count, failure_count FROM api_quota_daily "
+                "WHERE provider = 'exa' AND date = :d"
+            ),
+            {"d": today()},
+        ).all()
+        burn = conn.execute(
+            sa.text("SELECT calls FROM api_quota_burn_daily WHERE provider = 'exa' AND date = :d"),
+            {"d": today()},
+        ).scalar_one()
+    assert {r.origin: (r.success_count, r.failure_count) for r in rows} == {
+        "pipeline": (3, 1),
+        "web_app": (4, 0),
+    }
+    assert burn == 7  # the Redis total, not 3 + 7
