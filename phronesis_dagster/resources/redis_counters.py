@@ -81,7 +81,7 @@ class PipelineCallCounter:
 
     Nothing here must outlive the process: the queue holds increments for milliseconds, and
     what is left at exit is flushed within `EXIT_FLUSH_SECONDS` (atexit, and multiprocessing's
-    exit hook for forked step workers, which skip atexit).
+    exit finalizers for step workers it starts, which end without atexit).
     """
 
     def __init__(
@@ -211,6 +211,9 @@ def pipeline_counter(url: str | None = None) -> PipelineCallCounter | None:
         counter = _counters.get(url)
         if counter is None or counter.pid != os.getpid():
             counter = _counters[url] = PipelineCallCounter(url)
+            # Registered here, in the process that counts: multiprocessing clears the exit
+            # finalizers a forked child inherits, and such children end in os._exit (no atexit).
+            multiprocessing.util.Finalize(None, counter.flush, exitpriority=100)
     return counter
 
 
@@ -241,10 +244,9 @@ def _flush_all() -> None:
             counter.flush()
 
 
+# An ordinary interpreter exit (the run worker, `dagster asset materialize`); processes started
+# by multiprocessing use the finalizer registered with each counter instead.
 atexit.register(_flush_all)
-# Processes started by multiprocessing (Dagster's step workers) end in os._exit, skipping
-# atexit; they do run multiprocessing's exit finalizers.
-multiprocessing.util.Finalize(None, _flush_all, exitpriority=100)
 
 
 class WebAppRedis(dg.ConfigurableResource):

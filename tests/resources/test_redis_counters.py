@@ -8,10 +8,12 @@ engineers' tests on the shared server at 6379 may use too.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -380,3 +382,47 @@ def test_quota_counts_pipeline_and_web_app_calls_once_each(
         "web_app": (4, 0),
     }
     assert burn == 7  # the Redis total, not 3 + 7
+
+
+_EXIT_SCRIPT = """
+import multiprocessing, os, sys
+from datetime import date
+from phronesis_dagster.resources.redis_counters import count_provider_call
+
+def child():
+    for _ in range(5):
+        count_provider_call("edgar", date(2026, 1, 4))
+
+if __name__ == "__main__":
+    for _ in range(3):
+        count_provider_call("edgar", date(2026, 1, 4))
+    if sys.argv[1] == "fork":  # a step worker started by multiprocessing: ends in os._exit
+        p = multiprocessing.get_context("fork").Process(target=child)
+        p.start()
+        p.join()
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "fork"])
+def test_what_is_queued_at_process_exit_reaches_redis(
+    counted: redis.Redis, how: str, tmp_path
+) -> None:
+    script = tmp_path / "count_and_exit.py"
+    script.write_text(_EXIT_SCRIPT)
+    subprocess.run([sys.executable, str(script), how], check=True, env=dict(os.environ), timeout=60)
+    expected = 3 + (5 if how == "fork" else 0)
+    assert counted.get(counter_key("edgar", date(2026, 1, 4))) == str(expected)
+
+
+def test_process_exit_with_a_silent_redis_stays_bounded(tmp_path) -> None:
+    hole, port = _blackhole()
+    try:
+        script = tmp_path / "count_and_exit.py"
+        script.write_text(_EXIT_SCRIPT)
+        env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        started = time.monotonic()
+        subprocess.run([sys.executable, str(script), "fork"], check=True, env=env, timeout=60)
+        # Interpreter start-up and imports plus at most two bounded flushes (parent, child).
+        assert time.monotonic() - started < 30
+    finally:
+        hole.close()
