@@ -53,7 +53,8 @@ api_usage = dg.AssetSpec(
     API_USAGE_KEY,
     description="Provider calls per (provider, UTC day, origin): successes, failures, 429s and "
     "cost in USD. Incremented atomically by every provider resource call (origin `pipeline`); "
-    "api_quota_daily copies the web app's Redis counters in as origin `web_app`.",
+    "api_quota_daily stores the web app's share of the Redis counters (Redis total minus the "
+    "pipeline's successes) as origin `web_app`.",
     group_name="operations",
     kinds={"sql"},
 )
