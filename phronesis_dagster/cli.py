@@ -151,9 +151,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Start the provider emulator (unless provider keys are set) and `dagster dev`."""
+    from phronesis_dagster.db import migrate
     from phronesis_dagster.demo import ensure_local_dagster_home, provider_environment
 
-    with app_database(), provider_environment(port=args.emulator_port):
+    with app_database() as url, provider_environment(port=args.emulator_port):
+        # The UI's sensors and schedules read the app tables: a first `make dev` without a
+        # `make demo` before it gets them too.
+        migrate.upgrade(url)
         ensure_local_dagster_home()
         # The dagster CLI installed next to this interpreter: `make dev` does not put .venv/bin
         # on PATH.
