@@ -148,6 +148,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     med = statistics.median
+    # Started in the background (nohup ... &), this process and its children would ignore SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     with tempfile.TemporaryDirectory(prefix="bench-laptop-") as tmp:
         servers = [time_server(Path(tmp) / f"s{i}") for i in range(args.repeats)]

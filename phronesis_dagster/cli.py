@@ -231,8 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     args = build_parser().parse_args(argv)
-    # A plain `kill` (SIGTERM) unwinds like Ctrl-C does, so the embedded server is stopped.
+    # A plain `kill` (SIGTERM) unwinds like Ctrl-C does, so the embedded server is stopped. A
+    # command started in the background of a script inherits SIGINT ignored, and so would every
+    # process it starts (`dagster dev` would then never stop): Ctrl-C/SIGINT always interrupts.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.func(args)
     except KeyboardInterrupt:
