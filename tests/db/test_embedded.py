@@ -5,6 +5,9 @@ data reused by the next command."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,16 +32,23 @@ def _server_running(data_dir: Path) -> bool:
 
 
 @pytest.fixture
-def laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def laptop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """No PHRONESIS_DATABASE_URL and a data folder of the test's own; the server is stopped even
-    when the test fails half way."""
-    data_dir = tmp_path / "data"
+    when the test fails half way.
+
+    The folder is made in /tmp, not in tmp_path: run as root, PostgreSQL runs as a user of its
+    own, which must traverse every parent folder, and each pytest session (another engineer's,
+    CI's) resets /tmp/pytest-of-root to 0700 at any moment."""
+    data_dir = Path(tempfile.mkdtemp(prefix="phronesis-embedded-")) / "data"
     monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
     monkeypatch.setenv("PHRONESIS_DATA_DIR", str(data_dir))
     monkeypatch.setenv(cli.DAGSTER_STORAGE_ENV, "postgres")
-    yield data_dir
-    if _server_running(data_dir):
-        embedded.stop(embedded.start(data_dir))
+    try:
+        yield data_dir
+    finally:
+        if _server_running(data_dir):
+            embedded.stop(embedded.start(data_dir))
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 def test_embedded_server_is_migrated_stopped_and_reused(laptop: Path) -> None:
