@@ -1,8 +1,9 @@
 """API quota burn per provider per UTC day: `api_quota_daily` (and its `api_quota_burn_daily`).
 
-Two sources of provider calls exist and never overlap: the `api_usage` counters the provider
-resources write for the pipeline's own calls (origin "pipeline"), and the web app's Redis counters
-`api_usage:{provider}:{YYYY-MM-DD}` for the calls the web app makes itself (origin "web_app").
+The web app's Redis counters `api_usage:{provider}:{YYYY-MM-DD}` count every successful call,
+the web app's and the pipeline's (the provider resources add theirs). The pipeline's own calls are
+in `api_usage` under origin "pipeline", so the web app's share (origin "web_app") is the Redis
+total minus the pipeline's successes of that provider and day: no call is counted twice.
 """
 
 import calendar
@@ -52,7 +53,8 @@ api_usage = dg.AssetSpec(
     API_USAGE_KEY,
     description="Provider calls per (provider, UTC day, origin): successes, failures, 429s and "
     "cost in USD. Incremented atomically by every provider resource call (origin `pipeline`); "
-    "api_quota_daily copies the web app's Redis counters in as origin `web_app`.",
+    "api_quota_daily stores the web app's share of the Redis counters (Redis total minus the "
+    "pipeline's successes) as origin `web_app`.",
     group_name="operations",
     kinds={"sql"},
 )
@@ -69,6 +71,45 @@ def day_params(day: date) -> dict:
     """Bind values for `:day`, `:start`, `:end` (the UTC day `[start, end)`)."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return {"day": day, "start": start, "end": start + timedelta(days=1)}
+
+
+@dataclass(frozen=True)
+class WebAppShare:
+    """The web app's own successful calls of one (provider, day), from the Redis total."""
+
+    provider: str
+    day: date
+    redis_total: int
+    pipeline_successes: int  # subtracted from the Redis total (0 before the pipeline counted)
+    calls: int  # max(redis_total - pipeline_successes, 0)
+
+    @property
+    def shortfall(self) -> int:
+        """Pipeline successes Redis is missing (> 0 only when the difference was clamped)."""
+        return max(self.pipeline_successes - self.redis_total, 0)
+
+
+def web_app_shares(
+    redis_totals: Mapping[tuple[str, date], int],
+    pipeline_successes: Mapping[tuple[str, date], int],
+    counting_since: date | None,
+) -> list[WebAppShare]:
+    """The web app's share of each Redis total: total - the pipeline's successes, never < 0.
+
+    Redis counts the pipeline's calls only from `counting_since` (the first day the pipeline
+    incremented it); before that day, or when it never did, a Redis total is the web app's
+    alone. A difference below 0 means Redis missed some of our calls (increments dropped during
+    a Redis outage, counting that began mid-day, or calls made between this run's Redis read and
+    its database read); the share is then 0 and the day's total is the pipeline's own count,
+    which is exact for its calls. The nightly run of the finished day settles the last case.
+    """
+    shares = []
+    for (provider, day), total in sorted(redis_totals.items()):
+        ours = 0
+        if counting_since is not None and day >= counting_since:
+            ours = pipeline_successes.get((provider, day), 0)
+        shares.append(WebAppShare(provider, day, total, ours, max(total - ours, 0)))
+    return shares
 
 
 def configured_quotas(environ: Mapping[str, str] | None = None) -> dict[str, int]:
@@ -187,7 +228,11 @@ _TABLE_SCHEMA = dg.TableSchema(
         dg.TableColumn("success", "int"),
         dg.TableColumn("failed", "int"),
         dg.TableColumn("rate_limited", "int"),
-        dg.TableColumn("web_app", "int", description="of the successes, made by the web app"),
+        dg.TableColumn(
+            "web_app",
+            "int",
+            description="of the successes, made by the web app (Redis total - pipeline's)",
+        ),
         dg.TableColumn("cost_usd", "float"),
         dg.TableColumn("p50_ms", "float"),
         dg.TableColumn("p95_ms", "float"),
@@ -260,11 +305,13 @@ def api_quota_daily(
       until the quota runs out at that pace. Calls against the quota are successful calls.
 
     Origins: "pipeline" is the `api_usage` counters of the provider resources; "web_app" is the
-    web app's Redis counter `api_usage:{provider}:{YYYY-MM-DD}` (read when `REDIS_URL` is set).
-    The web app counts only its own calls, so a call is never in both and a provider's total is
-    the sum of its origins. Each run copies the month's Redis counters into `api_usage` under
-    origin "web_app" (set, not add), so the history outlives the 90-day Redis expiry. Redis being
-    unreachable is a warning: the web-app counts already copied are used.
+    web app's own calls: its Redis counter `api_usage:{provider}:{YYYY-MM-DD}` (read when
+    `REDIS_URL` is set) counts every successful call, the pipeline's too, so the web app's share
+    is that total minus the pipeline's successes of the provider and day (0 if Redis holds fewer
+    than the pipeline logged; metadata `redis_shortfall` then says by how much). A provider's
+    total is the sum of its origins and no call is in both. Each run stores the month's web-app
+    shares in `api_usage` under origin "web_app" (set, not add), so the history outlives the
+    90-day Redis expiry. Redis being unreachable is a warning: the shares already stored are used.
     """
     started = time.monotonic()
     window = context.partition_time_window
@@ -274,12 +321,14 @@ def api_quota_daily(
     providers = sorted(set(PROVIDERS) | set(quotas))
 
     redis_status = "not configured (REDIS_URL empty)"
-    web_counts: dict[tuple[str, date], int] = {}
+    redis_totals: dict[tuple[str, date], int] = {}
+    counting_since: date | None = None
     if web_app_redis.is_configured:
         month_days = [month_start + timedelta(days=i) for i in range(day.day)]
         try:
-            web_counts = web_app_redis.daily_counts(providers, month_days)
-            redis_status = f"read {len(web_counts)} counters"
+            counting_since = web_app_redis.pipeline_counting_since()
+            redis_totals = web_app_redis.daily_counts(providers, month_days)
+            redis_status = f"read {len(redis_totals)} counters"
         except RedisUnavailable as exc:
             redis_status = f"unreachable, used the web-app counts already stored ({exc})"
             context.log.warning(f"api_quota_daily {day}: {redis_status}")
@@ -291,13 +340,18 @@ def api_quota_daily(
             sa.text("SELECT pg_advisory_xact_lock(hashtext('api_quota_daily'), :d)"),
             {"d": day.toordinal()},
         )
+        ours = {
+            (row.provider, row.date): int(row.success_count)
+            for row in conn.execute(
+                sa.text(load_sql("quota_pipeline_successes")),
+                {"day": day, "month_start": month_start},
+            )
+        }
+        shares = web_app_shares(redis_totals, ours, counting_since)
         _exec_many(
             conn,
             "quota_upsert_web_app_usage",
-            [
-                {"provider": p, "day": d, "success_count": n}
-                for (p, d), n in sorted(web_counts.items())
-            ],
+            [{"provider": s.provider, "day": s.day, "success_count": s.calls} for s in shares],
         )
         conn.execute(sa.text(load_sql("quota_delete_day")), {"day": params["day"]})
         conn.execute(sa.text(load_sql("quota_daily_insert")), params)
@@ -353,13 +407,27 @@ def api_quota_daily(
             {"day": params["day"]},
         ).scalar_one()
 
+    short = [s for s in shares if s.shortfall]
+    if short:
+        context.log.warning(
+            f"api_quota_daily {day}: Redis holds fewer calls than the pipeline logged for "
+            + ", ".join(f"{s.provider} {s.day} (-{s.shortfall})" for s in short)
+            + "; their web-app share is 0 and the pipeline's count stands"
+        )
     by_provider = {b.provider: b for b in burns}
     metadata: dict[str, dg.RawMetadataValue] = {
         "day": day.isoformat(),
         "rows_written": int(rows_written),
         "providers": len(daily),
-        "web_app_counters_upserted": len(web_counts),
+        "web_app_counters_upserted": len(shares),
         "web_app_redis": redis_status,
+        "pipeline_counted_in_redis_since": (
+            counting_since.isoformat() if counting_since else "never"
+        ),
+        # Pipeline successes missing from Redis, per provider:day (web-app share clamped at 0).
+        "redis_shortfall": dg.MetadataValue.json(
+            {f"{s.provider}:{s.day.isoformat()}": s.shortfall for s in shares if s.shortfall}
+        ),
         "total_calls": sum(int(r["success_count"]) for r in daily),
         "total_cost_usd": round(sum(float(r["cost_usd"] or 0) for r in daily), 4),
         "seconds": round(time.monotonic() - started, 3),

@@ -12,7 +12,7 @@ import math
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -30,6 +30,8 @@ from phronesis_dagster.emulator.exa import ExaProvider
 ADMIN_PREFIX = "/_emulator"
 # Keys kept per provider in the stats; enough for any test, bounded for long demo runs.
 MAX_KEYS_PER_PROVIDER = 200_000
+# Request bodies kept for `received()`: what a real client actually sent (privacy tests).
+MAX_RECEIVED = 1000
 
 
 class _Stats:
@@ -199,6 +201,7 @@ class EmulatorServer:
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stats = _Stats()
+        self._received: deque[tuple[str, str, bytes]] = deque(maxlen=MAX_RECEIVED)
         self._limiter = _RateLimiter()
         self._fault_rng = random.Random(self._config.seed)
         self._fault_lock = threading.Lock()
@@ -289,6 +292,10 @@ class EmulatorServer:
         """Same payload as `GET /_emulator/stats`."""
         return self._stats.snapshot()
 
+    def received(self, provider: str) -> list[tuple[str, bytes]]:
+        """(method and path, raw body) of the last requests `provider` received, oldest first."""
+        return [(route, body) for name, route, body in list(self._received) if name == provider]
+
     def reset_stats(self) -> None:
         """Zero the counters and rate-limit windows."""
         self._stats.reset()
@@ -335,6 +342,7 @@ class EmulatorServer:
         if routed is None:
             return Response.json(404, {"error": f"no emulated provider at {path}"})
         prefix, provider = routed
+        self._received.append((provider.name, f"{method} {path}", body))
         req = Request(method, prefix, path[len(prefix) :] or "/", parse_qs(query), headers, body)
         config = self._config
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 import time
 from datetime import date, datetime
@@ -75,10 +76,107 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# -- privacy: nothing that tells how to reach a person goes to the LLM ------------------------
+#
+# Two layers, both applied to every prompt in `build_prompt`:
+# 1. An allow-list of field names, at any depth of the prospect and the sources: a field (and
+#    everything under it) reaches Claude only if its name is listed. Emails, phones, LinkedIn
+#    URLs, addresses, provider ids and any field a provider adds later are left out by default.
+# 2. Every string that passes is scrubbed of email addresses, phone numbers and LinkedIn profile
+#    links: free text (web highlights, headlines, titles) can quote them.
+PROMPT_FIELDS: frozenset[str] = frozenset(
+    {
+        # the prospect row (what describes the person professionally)
+        "name", "title", "company", "location", "is_public_company", "company_ticker",
+        # Apollo people/match
+        "first_name", "last_name", "headline", "seniority", "city", "state", "country",
+        "organization_name", "organization_domain", "organization_employees",
+        "organization_industry", "employment_history", "start_date", "end_date", "current",
+        # ContactOut (its emails and phones are exactly what is left out)
+        "full_name", "industry", "company_name", "company_domain",
+        # Exa web mentions
+        "mentions", "url", "published_date", "highlights", "wealth_signals", "kind", "text",
+        # EDGAR Form 4 insider transactions
+        "ticker", "transactions", "total_found", "capped", "transaction_date", "code",
+        "shares", "price_per_share", "acquired_disposed", "shares_owned_after",
+        "direct_indirect", "nature_of_ownership", "is_derivative", "security_title",
+        "owner_name", "is_director", "is_officer", "officer_title", "is_ten_percent_owner",
+        "issuer_name", "issuer_ticker", "other_owner_names", "filing_date",
+    }
+)  # fmt: skip
+EMAIL_REDACTED = "[email removed]"
+PHONE_REDACTED = "[phone removed]"
+PROFILE_REDACTED = "[profile link removed]"
+# name@host.tld, also URL-encoded (%40) and the "name [at] host [dot] tld" spellings.
+_EMAIL = re.compile(
+    r"[\w.%+-]+\s*(?:@|%40|[\[(]\s*at\s*[\])])\s*[\w-]+(?:\s*(?:\.|[\[(]\s*dot\s*[\])])\s*[\w-]+)+",
+    re.IGNORECASE,
+)
+# A phone-shaped run: optional +CC / 00CC, optional (area), then 2-4 digit groups joined by at
+# most one space, dot or dash; `_is_phone` then judges the digit count.
+_PHONE_CANDIDATE = re.compile(
+    r"(?<![\w+])(?:(?:\+|00)\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){1,4}"
+    r"(?![\w])"
+)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_YEAR_RANGE = re.compile(r"^(?:19|20)\d{2}(?:\s*[\s.-]\s*(?:19|20)\d{2})+$")
+_LINKEDIN_PROFILE = re.compile(
+    r"(?:https?://)?(?:[\w-]+\.)?linkedin\.com/(?:in|pub)/[^\s\"'<>)]*", re.IGNORECASE
+)
+
+
+def _is_phone(candidate: str) -> bool:
+    text = candidate.strip()
+    digits = sum(c.isdigit() for c in text)
+    if not 7 <= digits <= 15 or _ISO_DATE.match(text) or _YEAR_RANGE.match(text):
+        return False
+    # A bare digit run is a phone only when long enough to be one with its area code; short
+    # ones need a `+` or a separator, so amounts, years and ids are left alone.
+    separated = any(c in text for c in " ().-")
+    return text.startswith(("+", "00")) or digits >= 10 or separated
+
+
+def scrub_contact_details(text: str) -> str:
+    """`text` without email addresses, phone numbers or LinkedIn profile links."""
+    text = _EMAIL.sub(EMAIL_REDACTED, text)
+    text = _LINKEDIN_PROFILE.sub(PROFILE_REDACTED, text)
+    return _PHONE_CANDIDATE.sub(
+        lambda m: PHONE_REDACTED if _is_phone(m.group(0)) else m.group(0), text
+    )
+
+
+def _allowed(value: Any) -> Any:
+    """`value` (JSON data) with only `PROMPT_FIELDS` kept at every depth, strings scrubbed."""
+    if isinstance(value, dict):
+        return {
+            k: kept
+            for k, v in value.items()
+            if k in PROMPT_FIELDS and (kept := _allowed(v)) not in (None, "", [], {})
+        }
+    if isinstance(value, list):
+        return [kept for v in value if (kept := _allowed(v)) not in (None, "", [], {})]
+    if isinstance(value, str):
+        return scrub_contact_details(value)
+    return value
+
+
+def prompt_data(prospect: dict, sources: dict) -> dict[str, Any]:
+    """What Claude may see of a prospect: allow-listed fields, contact details scrubbed."""
+    usable = {
+        scrub_contact_details(str(k)): _allowed(_jsonable(v))
+        for k, v in sources.items()
+        if v is not None
+    }
+    return {
+        "prospect": _allowed(_jsonable(prospect)),
+        "sources": {k: v for k, v in usable.items() if v},
+    }
+
+
 def build_prompt(prospect: dict, sources: dict) -> str:
-    """The user message: the prospect and every source that succeeded, as JSON."""
-    usable = {k: v for k, v in sources.items() if v is not None}
-    text = json.dumps({"prospect": _jsonable(prospect), "sources": _jsonable(usable)}, indent=1)
+    """The user message: the prospect and every source that succeeded, as JSON, with no way to
+    reach the person in it (see `PROMPT_FIELDS` and `scrub_contact_details`)."""
+    text = json.dumps(prompt_data(prospect, sources), indent=1)
     if len(text) > MAX_SOURCE_CHARS:
         text = text[:MAX_SOURCE_CHARS] + "\n... (truncated)"
     return "Summarise this prospect for a sales rep.\n\n" + text

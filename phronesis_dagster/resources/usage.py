@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 from phronesis_dagster.db.models import ApiCallLog, ApiUsage
 from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.resources.redis_counters import count_provider_call
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,9 @@ class UsageTracker:
         limited = 1 if outcome == "rate_limited" else 0
         cost = float(cost_usd or 0.0) if success else 0.0
         now = datetime.now(UTC)
+        if success:
+            # The web app's Redis card counts every successful call (fire-and-forget, queued).
+            count_provider_call(provider, now.date())
         if outcome != "circuit_open":
             conn.execute(
                 _USAGE_UPSERT,

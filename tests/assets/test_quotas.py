@@ -21,7 +21,11 @@ from phronesis_dagster.assets.quotas import (
 )
 from phronesis_dagster.db.models import PROVIDERS, ApiCallLog, ApiUsage
 from phronesis_dagster.resources.app_db import AppDatabase
-from phronesis_dagster.resources.redis_counters import WebAppRedis, counter_key
+from phronesis_dagster.resources.redis_counters import (
+    COUNTING_SINCE_KEY,
+    WebAppRedis,
+    counter_key,
+)
 
 REDIS_HOST = "redis://127.0.0.1:6379"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -121,15 +125,19 @@ def burn_rows(app_db: AppDatabase, day: date) -> dict[str, dict]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A random Redis db number of this test's own, flushed afterwards."""
+    """A random Redis db number of this test's own, flushed afterwards (others' tests share the
+    server, so the keys below also use a random past day)."""
     url = f"{REDIS_HOST}/{random.randint(1, 15)}"
     client = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.ConnectionError:
         pytest.skip("no Redis at 127.0.0.1:6379")
-    yield url
-    client.close()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
 
 
 @pytest.fixture
@@ -140,7 +148,6 @@ def redis_day(redis_url: str) -> Iterator[tuple[redis.Redis, date]]:
     if day.day == 1:
         day += timedelta(days=1)
     yield client, day
-    client.delete(*[counter_key(p, day - timedelta(days=i)) for p in PROVIDERS for i in range(14)])
     client.close()
 
 
@@ -237,8 +244,7 @@ def test_quotas_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         configured_quotas()
 
 
-def test_redis_absent_uses_pipeline_counters_only(postgres_url: str) -> None:
-    app_db = AppDatabase(url=postgres_url)
+def test_redis_absent_uses_pipeline_counters_only(app_db: AppDatabase) -> None:
     day = date(2025, 3, 10)
     add_usage(app_db, day, "exa", 5)
     result = materialize(app_db, day, redis_res=WebAppRedis(url=""))
@@ -249,8 +255,7 @@ def test_redis_absent_uses_pipeline_counters_only(postgres_url: str) -> None:
     assert "not configured" in metadata["web_app_redis"].value
 
 
-def test_redis_unreachable_keeps_stored_web_app_counts(postgres_url: str) -> None:
-    app_db = AppDatabase(url=postgres_url)
+def test_redis_unreachable_keeps_stored_web_app_counts(app_db: AppDatabase) -> None:
     day = date(2025, 3, 10)
     add_usage(app_db, day, "exa", 5)
     add_usage(app_db, day, "exa", 7, origin="web_app")  # copied from Redis by an earlier run
@@ -263,15 +268,28 @@ def test_redis_unreachable_keeps_stored_web_app_counts(postgres_url: str) -> Non
     assert "unreachable" in metadata["web_app_redis"].value
 
 
+def web_app_stored(app_db: AppDatabase, provider: str) -> list[int]:
+    with app_db.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(ApiUsage.success_count)
+                .where(ApiUsage.provider == provider, ApiUsage.origin == "web_app")
+                .order_by(ApiUsage.date)
+            ).scalars()
+        )
+
+
 @pytest.mark.redis
-def test_redis_same_day_as_pipeline_is_counted_once_per_origin(
+def test_redis_total_minus_pipeline_is_the_web_apps_share(
     app_db: AppDatabase, redis_url: str, redis_day: tuple[redis.Redis, date]
 ) -> None:
     client, day = redis_day
     web = WebAppRedis(url=redis_url)
-    add_usage(app_db, day, "exa", 10)
-    client.set(counter_key("exa", day), 7)
-    client.set(counter_key("exa", day - timedelta(days=1)), 3)  # earlier this month
+    client.set(COUNTING_SINCE_KEY, (day - timedelta(days=1)).isoformat())
+    add_usage(app_db, day, "exa", 10)  # the pipeline's own 10 calls, also in Redis' 17
+    client.set(counter_key("exa", day), 17)
+    add_usage(app_db, day - timedelta(days=1), "exa", 4)
+    client.set(counter_key("exa", day - timedelta(days=1)), 7)  # earlier this month: 3 web
 
     materialize(app_db, day, redis_res=web)
     materialize(app_db, day, redis_res=web)  # a re-run must not add Redis again
@@ -281,9 +299,9 @@ def test_redis_same_day_as_pipeline_is_counted_once_per_origin(
     assert rows[("exa", "web_app")]["success_count"] == 7
     assert rows[("exa", "web_app")]["latency_p50_ms"] is None
     burn = burn_rows(app_db, day)["exa"]
-    assert (burn["calls"], burn["mtd_calls"]) == (17, 20)
+    assert (burn["calls"], burn["mtd_calls"]) == (17, 24)  # = the Redis totals, 17 + 7
 
-    # The web app keeps counting: the stored value follows Redis (set, not add).
+    # The web app keeps counting: the stored share follows Redis (set, not add).
     client.incrby(counter_key("exa", day), 2)
     materialize(app_db, day, redis_res=web)
     assert daily_rows(app_db, day)[("exa", "web_app")]["success_count"] == 9
@@ -292,25 +310,55 @@ def test_redis_same_day_as_pipeline_is_counted_once_per_origin(
     client.delete(counter_key("exa", day))
     materialize(app_db, day, redis_res=web)
     assert daily_rows(app_db, day)[("exa", "web_app")]["success_count"] == 9
-    with app_db.connect() as conn:
-        stored = (
-            conn.execute(
-                sa.select(ApiUsage.success_count)
-                .where(ApiUsage.provider == "exa", ApiUsage.origin == "web_app")
-                .order_by(ApiUsage.date)
-            )
-            .scalars()
-            .all()
-        )
-    assert stored == [3, 9]
+    assert web_app_stored(app_db, "exa") == [3, 9]
+
+
+@pytest.mark.redis
+def test_redis_short_of_the_pipeline_clamps_the_web_share_at_zero(
+    app_db: AppDatabase, redis_url: str, redis_day: tuple[redis.Redis, date]
+) -> None:
+    """Redis lost increments (an outage): the web app's share is 0, never negative, the day's
+    total is the pipeline's exact count, and the metadata says how many Redis missed."""
+    client, day = redis_day
+    client.set(COUNTING_SINCE_KEY, day.isoformat())
+    add_usage(app_db, day, "apollo", 12)
+    client.set(counter_key("apollo", day), 9)
+
+    result = materialize(app_db, day, redis_res=WebAppRedis(url=redis_url))
+
+    rows = daily_rows(app_db, day)
+    assert rows[("apollo", "web_app")]["success_count"] == 0
+    assert burn_rows(app_db, day)["apollo"]["calls"] == 12
+    metadata = result.asset_materializations_for_node("api_quota_daily")[0].metadata
+    assert metadata["redis_shortfall"].value == {f"apollo:{day.isoformat()}": 3}
+
+
+@pytest.mark.redis
+def test_days_before_the_pipeline_counted_in_redis_are_the_web_apps_alone(
+    app_db: AppDatabase, redis_url: str, redis_day: tuple[redis.Redis, date]
+) -> None:
+    """Before the first day the pipeline incremented Redis, its totals held only the web app's
+    calls: nothing is subtracted there (nor at all when the pipeline never counted)."""
+    client, day = redis_day
+    before = day - timedelta(days=1)
+    add_usage(app_db, before, "claude", 5)
+    add_usage(app_db, day, "claude", 5)
+    client.set(counter_key("claude", before), 8)
+    client.set(counter_key("claude", day), 8)
+
+    materialize(app_db, day, redis_res=WebAppRedis(url=redis_url))
+    assert web_app_stored(app_db, "claude") == [8, 8]  # never counted: Redis is all web app
+
+    client.set(COUNTING_SINCE_KEY, day.isoformat())
+    materialize(app_db, day, redis_res=WebAppRedis(url=redis_url))
+    assert web_app_stored(app_db, "claude") == [8, 3]
 
 
 @pytest.mark.redis
 def test_redis_garbage_value_fails_clearly_and_keeps_the_day(
-    postgres_url: str, redis_url: str, redis_day: tuple[redis.Redis, date]
+    app_db: AppDatabase, redis_url: str, redis_day: tuple[redis.Redis, date]
 ) -> None:
     client, day = redis_day
-    app_db = AppDatabase(url=postgres_url)
     add_usage(app_db, day, "exa", 10)
     materialize(app_db, day)
     client.set(counter_key("exa", day), "not-a-number")
