@@ -24,6 +24,8 @@ class ProviderFaults:
     unauthorized: bool = False
     storm_429_rate: float = 0.0
     retry_after_seconds: int = 1
+    # SEC EDGAR only: how long an IP stays blocked once over the limit (SEC: 10 minutes).
+    block_seconds: float = 600.0
 
     def update(self, values: dict[str, Any]) -> None:
         """Replace the given fields, rejecting unknown names so typos do not pass silently."""
