@@ -38,7 +38,6 @@ from phronesis_dagster.resources.edgar_form4 import (
 from phronesis_dagster.resources.errors import (
     CircuitOpenError,
     MalformedResponseError,
-    ProviderAuthError,
     ProviderConfigError,
     ProviderError,
 )
@@ -66,6 +65,10 @@ _PAGE_ENDPOINT = "/submissions/CIK##########-submissions-NNN.json"
 
 class SecRateLimitBlock(ProviderError):
     """SEC answered its "Request Rate Threshold Exceeded" page: this IP is blocked."""
+
+
+class SecDocumentMissing(ProviderError):
+    """403 AccessDenied (S3 XML) for an Archives path: no such document, SEC is fine."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,15 @@ def is_rate_block(response: httpx.Response) -> bool:
         return False
     response.read()
     return RATE_BLOCK_TITLE.lower() in response.text.lower()
+
+
+def is_missing_document(response: httpx.Response) -> bool:
+    """The S3-style 403 `<Error><Code>AccessDenied</Code>` SEC's Archives answer for a path
+    that does not exist (recorded real body; PROVIDERS.md section 3)."""
+    if response.status_code != 403:
+        return False
+    response.read()
+    return "<Code>AccessDenied</Code>" in response.text
 
 
 def _parse_tickers(response: httpx.Response) -> dict[str, tuple[str, str]]:
@@ -299,6 +311,10 @@ class EdgarResource(ProviderResource):
                 f"SEC refused with HTTP {response.status_code} {RATE_BLOCK_TITLE!r} "
                 "(over its 10 requests/s fair-access limit)",
                 http_status=response.status_code,
+            )
+        if is_missing_document(response):
+            raise SecDocumentMissing(
+                self.PROVIDER, "403 AccessDenied: no such document", http_status=403
             )
 
     # -- counters (per run, for the run's metadata) ------------------------------------------
@@ -461,11 +477,10 @@ class EdgarResource(ProviderResource):
             path = f"/Archives/edgar/data/{int(cik)}/{accession.replace('-', '')}/{document}"
             try:
                 fetched = self._get(_ARCHIVES_ENDPOINT, self._www(path), _parsed_document)
-            except ProviderAuthError as exc:
+            except SecDocumentMissing:
                 # Archives sit on S3: a missing document answers 403 AccessDenied (XML), unlike
-                # the HTML page an undeclared User-Agent gets, which must still fail the call.
-                if "AccessDenied" not in str(exc):
-                    raise
+                # the HTML page an undeclared User-Agent gets, which still fails the call.
+                self.usage.record(self.PROVIDER, _ARCHIVES_ENDPOINT, "not_found", http_status=403)
                 fetched = None
             self._bump("sec_document_cache_misses")
             if fetched is None:
