@@ -426,6 +426,11 @@ class Insider:
     is_ten_percent_owner: bool
 
     @property
+    def full_name(self) -> str:
+        """'First Last', as a CRM holds the person."""
+        return f"{self.first_name} {self.last_name}"
+
+    @property
     def rpt_owner_name(self) -> str:
         """EDGAR's 'Last First M.' spelling."""
         if not self.middle_initial:
@@ -490,13 +495,18 @@ def synthetic_companies(seed: int) -> tuple[SyntheticCompany, ...]:
     for index, (ticker, name) in enumerate(SYNTHETIC_COMPANIES, start=1):
         rng = rng_for(seed, "edgar-company", ticker)
         cik = SYNTHETIC_CIK_BASE + index
-        insiders = [
-            _insider(rng, SYNTHETIC_OWNER_CIK_BASE + index * 10 + i, i)
-            for i in range(rng.randint(3, 5))
-        ]
-        if companies and rng.random() < 0.5:
-            shared = companies[-1].insiders[-1]
-            insiders.append(replace(shared, officer_title=None, is_director=True))
+        insiders: list[Insider] = []
+        for i in range(rng.randint(3, 5)):
+            # No two insiders of one issuer share a name, so a prospect's name picks one person.
+            while True:
+                insider = _insider(rng, SYNTHETIC_OWNER_CIK_BASE + index * 10 + i, i)
+                if all(insider.full_name != other.full_name for other in insiders):
+                    break
+            insiders.append(insider)
+        shared = companies[-1].insiders[-1] if companies else None
+        if shared and all(shared.full_name != other.full_name for other in insiders):
+            if rng.random() < 0.5:
+                insiders.append(replace(shared, officer_title=None, is_director=True))
         base_price = round(rng.uniform(12, 480), 2)
         filings = []
         day = date(2026, 3, 2)

@@ -547,10 +547,20 @@ class EdgarResource(ProviderResource):
         issuer's ownership filings (newest first; every owner seen is remembered). None when
         no filing of the issuer names them."""
         issuer_cik = normalize_cik(issuer_cik)
-        for owner_cik, owner_name in self._known_owners(issuer_cik):
-            if owner_matches(owner_name, name):
-                self._bump("sec_owner_cache_hits")
-                return ReportingOwnerMatch(owner_cik, owner_name, from_cache=True)
+        known = [
+            (owner_cik, owner_name)
+            for owner_cik, owner_name in self._known_owners(issuer_cik)
+            if owner_matches(owner_name, name)
+        ]
+        if len(known) > 1:
+            # Namesakes at one issuer: the name alone cannot tell them apart; the most
+            # recently active one is taken.
+            self.log.warning(
+                "edgar: %d reporting owners of %s match one name", len(known), issuer_cik
+            )
+        if known:
+            self._bump("sec_owner_cache_hits")
+            return ReportingOwnerMatch(*known[0], from_cache=True)
         subs = self.submissions(issuer_cik)
         if subs is None:
             return None
