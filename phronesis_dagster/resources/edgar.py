@@ -606,7 +606,8 @@ class EdgarResource(ProviderResource):
     ) -> InsiderReport | None:
         """The insider transactions of `owner_name` at the issuer (by `cik`, else `ticker`),
         found through the person's own filings; without `owner_name`, every insider's at the
-        issuer. None when the issuer is unknown to SEC or no filing of it names the person."""
+        issuer. None when the issuer is unknown to SEC; a report without transactions when no
+        filing of the issuer names the person."""
         if not cik and not ticker:
             raise ValueError("EDGAR needs a ticker or a CIK")
         company_name = None
@@ -620,7 +621,19 @@ class EdgarResource(ProviderResource):
             return self._issuer_report(cik, ticker, company_name)
         owner = self.resolve_owner(cik, owner_name)
         if owner is None:
-            return None
+            if self.submissions(cik) is None:
+                return None  # SEC knows no such issuer
+            # The issuer is real, but none of its filings names the person: nothing to show.
+            return self._build_report(
+                cik=cik,
+                company_name=company_name or (self.submissions(cik) or {}).get("name"),
+                ticker=ticker,
+                owner_name=owner_name,
+                found=[],
+                filings_examined=0,
+                filings_skipped=0,
+                owner=None,
+            )
         try:
             _, filings = self.filings_of(owner.owner_cik, limit=self.max_filings)
         except LookupError:
@@ -715,6 +728,8 @@ class EdgarResource(ProviderResource):
         )
         shown = found[: self.max_transactions]
         label = f"last {len(shown)} transaction{'' if len(shown) == 1 else 's'}"
+        if not shown:
+            label = "no transactions found"
         if len(found) > len(shown):
             label += f" (of {len(found)} found)"
         return InsiderReport(

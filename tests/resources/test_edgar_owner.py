@@ -137,7 +137,9 @@ def test_owner_pages_are_followed(emu, pg_rdb):
 
 def test_a_person_who_never_filed_is_no_match(emu, pg_rdb):
     res = make(emu, pg_rdb, owner_scan_filings=16)
-    assert res.insider_transactions(cik=APPLE_CIK, owner_name="Nobody Anyone") is None
+    nobody = res.insider_transactions(cik=APPLE_CIK, owner_name="Nobody Anyone")
+    assert nobody.transactions == () and nobody.owner_cik is None
+    assert nobody.label == "no transactions found" and nobody.company_name == "Apple Inc."
     assert res.insider_transactions(cik="0000000001", owner_name=ADAMS) is None  # unknown CIK
     assert usage_row(pg_rdb, "edgar")["failure_count"] == 0
 
