@@ -288,6 +288,9 @@ class ProviderCircuitState(Base):
     window_failures: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     probe_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Set by `CircuitBreaker.hold_open`: the provider told us when it takes calls again (a spent
+    # quota window, an IP block), so the breaker stays open until then, not `reset_timeout`.
+    open_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
 
