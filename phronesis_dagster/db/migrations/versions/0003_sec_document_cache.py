@@ -8,7 +8,7 @@ scanning the issuer's filings again. Public SEC data, shared by every tenant: no
 row-level security.
 
 Revision ID: 0003_sec_document_cache
-Revises: 0004 (re-pointed to 0002 once the web app schema lands)
+Revises: 0003_breaker_hold (merged from provider-refusals; the lead linearises the chain)
 Create Date: 2026-12-01
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_sec_document_cache"
-down_revision = "0004"
+down_revision = "0003_breaker_hold"
 branch_labels = None
 depends_on = None
 
