@@ -117,10 +117,9 @@ class CircuitBreaker:
         return datetime.now(UTC)
 
     def _db_time(self, value: datetime) -> datetime:
-        """`value` as this database stores it (see `_now`); naive input is taken as UTC."""
+        """`value` as an aware UTC time (timestamptz); naive input is taken as UTC."""
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        aware = aware.astimezone(UTC)
-        return aware if self.app_db.is_postgres else aware.replace(tzinfo=None)
+        return aware.astimezone(UTC)
 
     def _ensure_row(self, conn: sa.Connection, *, force: bool = False) -> None:
         # Once per breaker object: `ProviderResource` keeps one breaker per resource instance,
@@ -151,7 +150,7 @@ class CircuitBreaker:
             opened_at=row.opened_at,
             probe_started_at=row.probe_started_at,
             last_error=row.last_error,
-            open_until=_utc(row.open_until),
+            open_until=row.open_until,
         )
 
     # -- the call protocol -------------------------------------------------------------------
@@ -259,7 +258,6 @@ class CircuitBreaker:
             held = conn.execute(
                 sa.select(_T.c.open_until).where(_T.c.provider == self.provider)
             ).scalar_one()
-        held = _utc(held)
         self.log.warning(
             "circuit breaker %s: held open until %s (%s); every process skips its calls",
             self.provider,

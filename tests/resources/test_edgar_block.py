@@ -57,25 +57,33 @@ def test_which_refusal_is_which(status, body, block, missing):
 
 
 def test_block_stops_every_process_then_resumes(emu, pg_rdb):
-    emu.configure(faults={"edgar": {"storm_429_rate": 1.0, "block_seconds": 1.0}})
-    res = make(emu, pg_rdb, block_hold_seconds=2.5)
-    outcome = timed_outcome(
-        lambda: ("complete", res.insider_transactions(cik="320193", owner_name="Katherine Adams"))
-    )
-    # The source is circuit_open, and says why.
-    assert outcome.status == CIRCUIT_OPEN
-    assert "Request Rate Threshold Exceeded" in outcome.error
-    assert "10 requests/s" in outcome.error and "paused until" in outcome.error
-    assert sec_requests(emu) == 1  # not retried: a retry would extend the block
-    assert usage_row(pg_rdb, "edgar")["rate_limited_count"] == 1
-    emu.configure(faults={"edgar": {"storm_429_rate": 0.0}})  # SEC's block (1 s) goes on
-
     ctx = get_context("spawn")
     urls = emu.base_urls()
     args = (pg_rdb.url, urls["edgar_www"], urls["edgar_data"])
     with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        # Both workers up before the timed part: a spawn imports Dagster, seconds on a busy box.
+        assert all(f.result() for f in [pool.submit(_edgar_workers.warm_up) for _ in range(4)])
+        emu.configure(faults={"edgar": {"storm_429_rate": 1.0, "block_seconds": 1.0}})
+        res = make(emu, pg_rdb, block_hold_seconds=4.0)
+        held_from = time.monotonic()
+        outcome = timed_outcome(
+            lambda: (
+                "complete",
+                res.insider_transactions(cik="320193", owner_name="Katherine Adams"),
+            )
+        )
+        # The source is circuit_open, and says why.
+        assert outcome.status == CIRCUIT_OPEN
+        assert "Request Rate Threshold Exceeded" in outcome.error
+        assert "10 requests/s" in outcome.error and "paused until" in outcome.error
+        assert sec_requests(emu) == 1  # not retried: a retry would extend the block
+        assert usage_row(pg_rdb, "edgar")["rate_limited_count"] == 1
+        emu.configure(faults={"edgar": {"storm_429_rate": 0.0}})  # SEC's block (1 s) goes on
+
         told = [pool.submit(_edgar_workers.edgar_call, *args) for _ in range(2)]
-        for answer in (f.result() for f in told):
+        answers = [f.result() for f in told]
+        assert time.monotonic() - held_from < 4.0, "too slow to test the hold"
+        for answer in answers:
             assert answer.startswith("circuit_open: ")
             assert "Request Rate Threshold Exceeded" in answer
         # The same process is held too.
@@ -83,7 +91,8 @@ def test_block_stops_every_process_then_resumes(emu, pg_rdb):
             res.cik_for_ticker("AAPL")
         assert sec_requests(emu) == 1  # nobody called SEC during the block
 
-        time.sleep(2.7)  # the hold is over (and SEC's block, untouched since, too)
+        # The hold is over (and SEC's block, untouched since, too): resumes by itself.
+        time.sleep(max(0.0, held_from + 4.3 - time.monotonic()))
         assert pool.submit(_edgar_workers.edgar_call, *args).result() == "ok"
     assert res.breaker.snapshot().state == "closed"
     assert res.cik_for_ticker("AAPL") == "0000320193"

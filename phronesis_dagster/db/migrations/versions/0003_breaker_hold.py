@@ -13,7 +13,7 @@ from alembic import op
 
 revision = "0003_breaker_hold"
 # Chained after today's head; re-pointed onto "0002" once the web-app schema lands.
-down_revision = "0004"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
