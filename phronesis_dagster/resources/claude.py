@@ -20,13 +20,18 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from phronesis_dagster.resources.errors import (
     MalformedResponseError,
+    ProviderAnswerError,
     ProviderAuthError,
     ProviderError,
     ProviderRequestError,
     ProviderUnavailableError,
     RateLimitWaitExceeded,
 )
-from phronesis_dagster.resources.http_client import CONNECT_TIMEOUT_SECONDS, ProviderResource
+from phronesis_dagster.resources.http_client import (
+    CONNECT_TIMEOUT_SECONDS,
+    ProviderResource,
+    RateLimit,
+)
 
 if TYPE_CHECKING:
     import anthropic
@@ -91,7 +96,10 @@ class ClaudeResource(ProviderResource):
     `ANTHROPIC_API_KEY`; retries are the SDK's own."""
 
     PROVIDER: ClassVar[str] = "claude"
-    DEFAULT_RPS: ClassVar[int] = 50
+    # Anthropic limits per account tier; 1,000 requests/min is a common tier (the recorded
+    # `anthropic-ratelimit-requests-limit: 1000` header in fixtures/anthropic).
+    DEFAULT_RPS: ClassVar[int] = 16
+    DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {"*": RateLimit(1000, 60)}
 
     api_key: str = Field(description="Anthropic API key (env ANTHROPIC_API_KEY).")
     base_url: str = Field(default=ANTHROPIC_BASE_URL)
@@ -173,19 +181,25 @@ class ClaudeResource(ProviderResource):
         probe = self._admit(MESSAGES_PATH)
         started = time.perf_counter()
         try:
-            message = self.sdk.messages.parse(
+            # The raw answer first: a truncated or refused answer is named by its stop_reason
+            # before the SDK tries to parse half a JSON document.
+            raw = self.sdk.messages.with_raw_response.parse(
                 model=self.model,
                 max_tokens=self.max_output_tokens,
                 system=SYSTEM_PROMPT,
                 messages=[{"role": "user", "content": build_prompt(prospect, sources)}],
                 output_format=ProspectSummary,
             )
+            self._check_stop_reason(raw.http_response.json(), started, probe)
+            message = raw.parse()
             parsed = message.parsed_output
             if parsed is None:
                 raise MalformedResponseError(
                     self.PROVIDER,
                     f"no structured output (stop_reason={message.stop_reason})",
                 )
+        except ProviderAnswerError:
+            raise  # settled by `_check_stop_reason`
         except Exception as exc:  # noqa: BLE001 - translated below
             error = self._translate(exc)
             if isinstance(error, MalformedResponseError):
@@ -212,6 +226,42 @@ class ClaudeResource(ProviderResource):
             cost_usd=self.cost_usd(usage.input_tokens, usage.output_tokens),
         )
         return parsed
+
+    def _check_stop_reason(self, body: Any, started: float, probe: bool) -> None:
+        """Raise `ProviderAnswerError` for an answer that ended without a whole summary:
+        `max_tokens` (the structured output is cut off), `refusal` (Claude declined) or
+        `model_context_window_exceeded`. Anthropic answered and charged the tokens, so the call
+        is counted as a failure with its cost, and the breaker is told the provider is fine."""
+        if not isinstance(body, dict):
+            return
+        reason = body.get("stop_reason")
+        explain = {
+            "max_tokens": f"answer cut off at max_tokens ({self.max_output_tokens}): the "
+            "structured summary is incomplete, nothing stored",
+            "refusal": "Claude declined to summarise this prospect (stop_reason=refusal)",
+            "model_context_window_exceeded": "the prompt filled the model's context window",
+        }.get(reason)
+        if explain is None:
+            return
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        try:
+            cost = self.cost_usd(
+                int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+            )
+        except (TypeError, ValueError):
+            cost = None
+        error = ProviderAnswerError(self.PROVIDER, explain, http_status=200)
+        self._settle(
+            MESSAGES_PATH,
+            "failure",
+            failed=False,
+            probe=probe,
+            error=str(error),
+            http_status=200,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cost_usd=cost,
+        )
+        raise error
 
     def _translate(self, exc: Exception) -> Exception:
         import anthropic  # loaded already when the SDK raised this
