@@ -10,6 +10,7 @@ counting hook into the SDK's HTTP client (an `httpx2.Client` - SDK 2.x refuses p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import threading
 import time
@@ -87,6 +88,15 @@ def build_prompt(prospect: dict, sources: dict) -> str:
     if len(text) > MAX_SOURCE_CHARS:
         text = text[:MAX_SOURCE_CHARS] + "\n... (truncated)"
     return "Summarise this prospect for a sales rep.\n\n" + text
+
+
+@functools.cache
+def _output_schema() -> dict[str, Any]:
+    """ProspectSummary as the JSON schema structured outputs take (the SDK's own transform,
+    what `messages.parse(output_format=...)` sends)."""
+    import anthropic
+
+    return anthropic.transform_schema(ProspectSummary)
 
 
 class ClaudeResource(ProviderResource):
@@ -181,18 +191,19 @@ class ClaudeResource(ProviderResource):
         probe = self._admit(MESSAGES_PATH)
         started = time.perf_counter()
         try:
-            # The raw answer first: a truncated or refused answer is named by its stop_reason
-            # before the SDK tries to parse half a JSON document.
-            raw = self.sdk.messages.with_raw_response.parse(
+            # `messages.create` with the schema `messages.parse` would send, parsed here: a
+            # truncated or refused answer is named by its stop_reason before anyone tries to
+            # read half a JSON document as a summary.
+            message = self.sdk.messages.create(
                 model=self.model,
                 max_tokens=self.max_output_tokens,
                 system=SYSTEM_PROMPT,
                 messages=[{"role": "user", "content": build_prompt(prospect, sources)}],
-                output_format=ProspectSummary,
+                output_config={"format": {"type": "json_schema", "schema": _output_schema()}},
             )
-            self._check_stop_reason(raw.http_response.json(), started, probe)
-            message = raw.parse()
-            parsed = message.parsed_output
+            self._check_stop_reason(message, started, probe)
+            text = "".join(b.text for b in message.content if getattr(b, "type", "") == "text")
+            parsed = ProspectSummary.model_validate_json(text) if text else None
             if parsed is None:
                 raise MalformedResponseError(
                     self.PROVIDER,
@@ -227,14 +238,12 @@ class ClaudeResource(ProviderResource):
         )
         return parsed
 
-    def _check_stop_reason(self, body: Any, started: float, probe: bool) -> None:
+    def _check_stop_reason(self, message: Any, started: float, probe: bool) -> None:
         """Raise `ProviderAnswerError` for an answer that ended without a whole summary:
         `max_tokens` (the structured output is cut off), `refusal` (Claude declined) or
         `model_context_window_exceeded`. Anthropic answered and charged the tokens, so the call
         is counted as a failure with its cost, and the breaker is told the provider is fine."""
-        if not isinstance(body, dict):
-            return
-        reason = body.get("stop_reason")
+        reason = getattr(message, "stop_reason", None)
         explain = {
             "max_tokens": f"answer cut off at max_tokens ({self.max_output_tokens}): the "
             "structured summary is incomplete, nothing stored",
@@ -243,12 +252,10 @@ class ClaudeResource(ProviderResource):
         }.get(reason)
         if explain is None:
             return
-        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        usage = getattr(message, "usage", None)
         try:
-            cost = self.cost_usd(
-                int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-            )
-        except (TypeError, ValueError):
+            cost = self.cost_usd(int(usage.input_tokens), int(usage.output_tokens))
+        except (AttributeError, TypeError, ValueError):
             cost = None
         error = ProviderAnswerError(self.PROVIDER, explain, http_status=200)
         self._settle(
