@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from phronesis_dagster.db.models import ProviderCircuitState
 from phronesis_dagster.resources.app_db import AppDatabase
@@ -95,13 +95,6 @@ class CircuitSnapshot:
     open_until: datetime | None = None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 class CircuitBreaker:
     """Shared circuit breaker for one provider, backed by `provider_circuit_state`."""
 
@@ -121,25 +114,20 @@ class CircuitBreaker:
     # -- helpers -----------------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        # SQLite compares datetimes as text: write and compare them all as naive UTC so text
-        # order is time order. PostgreSQL (timestamptz) takes aware values.
-        now = datetime.now(UTC)
-        return now if self.app_db.is_postgres else now.replace(tzinfo=None)
+        return datetime.now(UTC)
 
     def _db_time(self, value: datetime) -> datetime:
-        """`value` as this database stores it (see `_now`); naive input is taken as UTC."""
+        """`value` as an aware UTC time; naive input is taken as UTC."""
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        aware = aware.astimezone(UTC)
-        return aware if self.app_db.is_postgres else aware.replace(tzinfo=None)
+        return aware.astimezone(UTC)
 
     def _ensure_row(self, conn: sa.Connection, *, force: bool = False) -> None:
         # Once per breaker object: `ProviderResource` keeps one breaker per resource instance,
         # so the (write) INSERT runs once per run, and `before_call` is a pure read after that.
         if self._row_ensured and not force:
             return
-        insert = postgresql.insert if self.app_db.is_postgres else sqlite.insert
         conn.execute(
-            insert(_T)
+            postgresql.insert(_T)
             .values(provider=self.provider, state="closed", window_calls=0, window_failures=0)
             .on_conflict_do_nothing(index_elements=[_T.c.provider])
         )
@@ -159,10 +147,10 @@ class CircuitBreaker:
             state=row.state,
             window_calls=row.window_calls,
             window_failures=row.window_failures,
-            opened_at=_utc(row.opened_at),
-            probe_started_at=_utc(row.probe_started_at),
+            opened_at=row.opened_at,
+            probe_started_at=row.probe_started_at,
             last_error=row.last_error,
-            open_until=_utc(row.open_until),
+            open_until=row.open_until,
         )
 
     # -- the call protocol -------------------------------------------------------------------
@@ -270,7 +258,7 @@ class CircuitBreaker:
             held = conn.execute(
                 sa.select(_T.c.open_until).where(_T.c.provider == self.provider)
             ).scalar_one()
-        held = _utc(held)
+
         self.log.warning(
             "circuit breaker %s: held open until %s (%s); every process skips its calls",
             self.provider,
