@@ -12,8 +12,8 @@ documents in the same schema. Behaviour and the source each follows (PROVIDERS.m
   IP stays blocked for 10 minutes, restarted by every request made while blocked (SEC
   "Accessing EDGAR Data": "limited for a brief period", "10 minutes"; the status reported by
   users as 403, older reports 429 - manusimidt/py-xbrl#144, stored SEC block page text). The
-  fault switch `storm_429_rate` sends a request over the limit at once; `block_seconds` (default
-  600) shortens the block for tests;
+  fault switches `scenario: "rate_block"` or `storm_429_rate` send a request over the limit at
+  once; `block_seconds` (default 600) shortens the block for tests;
 - reporting owners have their own submissions JSON (`entityType: "other"`, empty tickers), and
   older filings sit in `CIK##########-submissions-001.json` pages holding only the parallel
   arrays (recorded page: fixtures/sec/..._CIK0001009672-submissions-001.json). SEC keeps at
@@ -103,6 +103,8 @@ class EdgarProvider(Provider):
 
     name = "edgar"
     prefixes = ("/sec/www", "/sec/data")
+    # `faults={"edgar": {"scenario": "rate_block"}}`: the next request goes over the limit.
+    scenarios = ("rate_block",)
 
     def __init__(self, config_getter: Any) -> None:
         super().__init__(config_getter)
@@ -163,6 +165,11 @@ class EdgarProvider(Provider):
 
     def unauthorized(self, req: Request) -> Response:
         return Response.text(403, UNDECLARED_PAGE, HTML_TYPE)
+
+    def scenario_answer(self, req: Request, name: str, serve: Any) -> Response:
+        if name == "rate_block":
+            return self.rate_limited(req, 0)
+        return super().scenario_answer(req, name, serve)
 
     def rate_limited(self, req: Request, retry_after: int) -> Response:
         # No Retry-After: SEC's page does not send one; the block starts now.

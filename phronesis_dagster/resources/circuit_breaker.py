@@ -117,7 +117,7 @@ class CircuitBreaker:
         return datetime.now(UTC)
 
     def _db_time(self, value: datetime) -> datetime:
-        """`value` as an aware UTC time (timestamptz); naive input is taken as UTC."""
+        """`value` as an aware UTC time; naive input is taken as UTC."""
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return aware.astimezone(UTC)
 
@@ -258,6 +258,7 @@ class CircuitBreaker:
             held = conn.execute(
                 sa.select(_T.c.open_until).where(_T.c.provider == self.provider)
             ).scalar_one()
+
         self.log.warning(
             "circuit breaker %s: held open until %s (%s); every process skips its calls",
             self.provider,

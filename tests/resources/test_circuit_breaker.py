@@ -113,13 +113,8 @@ def _run_cross_process(url: str) -> None:
         assert sorted(r.result() for r in results) == ["circuit_open", "probe"]
 
 
-def test_state_shared_between_processes_sqlite(rdb):
+def test_state_shared_between_processes(rdb):
     _run_cross_process(rdb.url)
-
-
-@pytest.mark.postgres
-def test_state_shared_between_processes_postgres(pg_rdb):
-    _run_cross_process(pg_rdb.url)
 
 
 # -- hold_open: the provider said when it takes calls again ------------------------------------
@@ -192,10 +187,5 @@ def _run_hold_cross_process(url: str) -> None:
         assert sorted(r.result() for r in results) == ["circuit_open", "probe"]
 
 
-def test_hold_open_shared_between_processes_sqlite(rdb):
+def test_hold_open_shared_between_processes(rdb):
     _run_hold_cross_process(rdb.url)
-
-
-@pytest.mark.postgres
-def test_hold_open_shared_between_processes_postgres(pg_rdb):
-    _run_hold_cross_process(pg_rdb.url)
