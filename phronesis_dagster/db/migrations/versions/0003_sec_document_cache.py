@@ -35,9 +35,7 @@ def upgrade() -> None:
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("content_type", sa.String(100), nullable=True),
         sa.Column("size_bytes", sa.Integer(), nullable=False),
-        sa.Column(
-            "fetched_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False
-        ),
+        sa.Column("fetched_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.PrimaryKeyConstraint("accession_number", "document"),
     )
     op.create_table(
@@ -46,9 +44,7 @@ def upgrade() -> None:
         sa.Column("owner_cik", sa.String(10), nullable=False),
         sa.Column("owner_name", sa.String(200), nullable=False),
         sa.Column("last_filing_date", sa.Date(), nullable=True),
-        sa.Column(
-            "updated_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False
-        ),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.PrimaryKeyConstraint("issuer_cik", "owner_cik"),
     )
 
