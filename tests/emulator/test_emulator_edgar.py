@@ -18,6 +18,8 @@ APPLE_FORM4 = "/Archives/edgar/data/320193/000032019322000061/wf-form4_165187623
 
 @pytest.fixture
 def sec(emulator):
+    # These tests read many documents in a row; SEC's 10/s (and its block) have their own tests.
+    emulator.configure(rate_limit_per_second={"edgar": None})
     urls = emulator.base_urls()
     with httpx.Client(headers=UA) as client:
         yield client, urls["edgar_www"], urls["edgar_data"]
