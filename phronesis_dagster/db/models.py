@@ -331,6 +331,9 @@ class ProviderCircuitState(Base):
     window_failures: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     probe_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Set by `CircuitBreaker.hold_open`: the provider told us when it takes calls again (a spent
+    # quota window, an IP block), so the breaker stays open until then, not `reset_timeout`.
+    open_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
 
@@ -495,3 +498,34 @@ class EnrichmentSourceResult(Base):
         sa.Index("ix_enrichment_source_results_source_updated", "source", "updated_at"),
         sa.Index("ix_enrichment_source_results_prospect", "prospect_id"),
     )
+
+
+# --- SEC EDGAR caches (migration 0003_sec_document_cache) ---
+
+
+class SecDocumentCache(Base):
+    """A document filed with the SEC (a Form 3/4/5 XML), kept for good: filings never change
+    once filed, so later runs read it here instead of asking SEC again. Keyed by accession number
+    and file name; public data shared by every tenant."""
+
+    __tablename__ = "sec_document_cache"
+
+    accession_number: Mapped[str] = mapped_column(sa.String(25), primary_key=True)
+    document: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    content: Mapped[str] = mapped_column(sa.Text)
+    content_type: Mapped[str | None] = mapped_column(sa.String(100))
+    size_bytes: Mapped[int] = mapped_column(sa.Integer)
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+
+class SecReportingOwner(Base):
+    """An insider of an issuer as SEC names them in `reportingOwner` ('Last First M.'), with
+    their own CIK: how a prospect is matched to their filings without scanning the issuer's."""
+
+    __tablename__ = "sec_reporting_owners"
+
+    issuer_cik: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    owner_cik: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    owner_name: Mapped[str] = mapped_column(sa.String(200))
+    last_filing_date: Mapped[date | None] = mapped_column(sa.Date)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())

@@ -22,11 +22,15 @@ import random
 import re
 import string
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from phronesis_dagster.emulator import data
 from phronesis_dagster.emulator.base import Provider, Request, Response, api_key, key_is_valid
+
+# `anthropic-version` values are dates.
+ANTHROPIC_VERSION_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 REQUESTS_PER_MINUTE = 4000
 TOKENS_PER_MINUTE = 400_000
@@ -75,13 +79,37 @@ class AnthropicProvider(Provider):
             return None
         return prompt_text(body)[-200:]
 
+    scenarios = ("max_tokens", "refusal")
+
     def authenticate(self, req: Request) -> Response | None:
+        # The installed SDK (anthropic 2.15, `_client.py` `_api_key_auth`) sends
+        # `Authorization: Bearer <key>`; 0.x sent `X-Api-Key`. Both are accepted, as the API does.
         if not key_is_valid(api_key(req, "x-api-key")):
             return self.unauthorized(req)
         return None
 
     def unauthorized(self, req: Request) -> Response:
         return _error(401, "authentication_error", "invalid x-api-key")
+
+    def scenario_answer(self, req: Request, name: str, serve: Callable[[], Response]) -> Response:
+        response = serve()
+        if response.status != 200:
+            return response
+        message = json.loads(response.body)
+        if name == "max_tokens":
+            # Output stopped at `max_tokens`: the structured JSON is cut off mid-document
+            # (SDK `types/stop_reason.py`; structured-outputs docs warn of exactly this).
+            for block in message["content"]:
+                if block.get("type") == "text":
+                    block["text"] = block["text"][: max(1, len(block["text"]) // 2)]
+            message["stop_reason"] = "max_tokens"
+            message["usage"]["output_tokens"] = req.json_object()["max_tokens"]
+        else:
+            # A refusal: `stop_reason: "refusal"` with whatever text came before it, not JSON
+            # that fits the schema (SDK `types/stop_reason.py`: "refusal").
+            message["content"] = [{"type": "text", "text": "I can't help with that."}]
+            message["stop_reason"] = "refusal"
+        return Response.json(200, message, response.headers)
 
     def rate_limited(self, req: Request, retry_after: int) -> Response:
         reset = (datetime.now(UTC) + timedelta(seconds=retry_after)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -141,8 +169,16 @@ class AnthropicProvider(Provider):
             return _error(404, "not_found_error", f"Not found: {req.path}")
         if req.method != "POST":
             return _error(405, "invalid_request_error", f"Method {req.method} not allowed")
-        if not req.header("anthropic-version"):
+        version = req.header("anthropic-version")
+        if not version:
             return _error(400, "invalid_request_error", "anthropic-version: header is required")
+        if not ANTHROPIC_VERSION_FORMAT.fullmatch(version.strip()):
+            # Versions are dates (2023-06-01; SDK 2.x sends 2026-10-21, `_constants.py`).
+            return _error(
+                400,
+                "invalid_request_error",
+                f"anthropic-version: {version!r} is not a valid version (expected YYYY-MM-DD)",
+            )
         body = req.json_object()
         if body is None:
             return _error(400, "invalid_request_error", "Request body must be a JSON object")

@@ -7,8 +7,10 @@ of the deprecated `mixed_people/search` refusal is not documented; its text is o
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from phronesis_dagster.emulator import data
@@ -20,6 +22,13 @@ UNAUTHORIZED_TEXT = (
 DEFAULT_MINUTE_LIMIT = 200
 HOURLY_LIMIT = 6000
 DAILY_LIMIT = 50000
+# What Apollo puts where an email is not unlocked for the team (see resources/apollo.py for
+# the sources: many independent clients filter exactly this placeholder).
+LOCKED_EMAIL = "email_not_unlocked@domain.com"
+# Seconds until a spent window resets, as `retry-after` says (docs.apollo.io/reference/
+# rate-limits: "429 with retry-after (seconds until that window resets)").
+HOUR_RESET_SECONDS = 1800
+DAY_RESET_SECONDS = 36000
 
 
 class _UsageCounter:
@@ -46,6 +55,13 @@ class ApolloProvider(Provider):
 
     name = "apollo"
     prefixes = ("/apollo",)
+    scenarios = (
+        "hourly_quota_spent",
+        "daily_quota_spent",
+        "email_locked",
+        "employees_as_string",
+        "employees_null",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -67,6 +83,67 @@ class ApolloProvider(Provider):
         if "mixed_people" in req.path:
             return "search:" + _search_key(body)
         return None
+
+    def rate_group(self, req: Request) -> str | None:
+        # Apollo counts limits per endpoint; enrichment and search endpoints have their own
+        # published maxima (docs.apollo.io/reference/rate-limits).
+        if req.path.endswith("/people/match") or req.path.endswith("/people/bulk_match"):
+            return "enrichment"
+        if "mixed_people" in req.path:
+            return "search"
+        return None
+
+    def scenario_answer(self, req: Request, name: str, serve: Callable[[], Response]) -> Response:
+        if name in ("hourly_quota_spent", "daily_quota_spent"):
+            return self._quota_spent(req, hourly=name == "hourly_quota_spent")
+        response = serve()
+        if response.status != 200 or not req.path.endswith("/people/match"):
+            return response
+        payload = json.loads(response.body)
+        person = payload.get("person")
+        if person is None:
+            return response
+        if name == "email_locked":
+            # A match whose email the team has not unlocked: the placeholder, status
+            # "unavailable", and the same placeholder in contact_emails.
+            person["email"] = LOCKED_EMAIL
+            person["email_status"] = "unavailable"
+            person.pop("personal_emails", None)
+        else:
+            # Apollo's organization fields are loosely typed: numbers, strings or null
+            # (clients that parse them strictly fail on real answers).
+            org = person.get("organization") or {}
+            count = org.get("estimated_num_employees")
+            org["estimated_num_employees"] = f"{count:,}" if name == "employees_as_string" else None
+        return Response.json(200, payload, response.headers)
+
+    def _quota_spent(self, req: Request, *, hourly: bool) -> Response:
+        """Apollo's 429 when the hour or day window of the endpoint is used up: the JSON
+        `message` naming the window and `retry-after` = seconds until it resets, with the
+        usage headers saying 0 left (docs.apollo.io/reference/rate-limits; message text as
+        in PROVIDERS.md section 5, "600 times per hour")."""
+        endpoint = req.path.removeprefix("/")
+        window, limit, reset = (
+            ("hour", 600, HOUR_RESET_SECONDS) if hourly else ("day", 2000, DAY_RESET_SECONDS)
+        )
+        message = (
+            f"The maximum number of api calls allowed for {endpoint} is {limit} times per "
+            f"{window}. Please upgrade your plan from https://app.apollo.io/#/settings/plans/upgrade."
+        )
+        hour_left = "0" if hourly else "120"
+        headers = {
+            "retry-after": str(reset),
+            "x-rate-limit-minute": str(self._minute_limit()),
+            "x-rate-limit-hourly": "600" if hourly else str(HOURLY_LIMIT),
+            "x-rate-limit-24-hour": "2000",
+            "x-minute-usage": "1",
+            "x-hourly-usage": "600" if hourly else "480",
+            "x-24-hour-usage": "2000" if not hourly else "1200",
+            "x-minute-requests-left": str(self._minute_limit() - 1),
+            "x-hourly-requests-left": hour_left,
+            "x-24-hour-requests-left": "0" if not hourly else "800",
+        }
+        return Response.json(429, {"message": message}, headers)
 
     def authenticate(self, req: Request) -> Response | None:
         if not key_is_valid(api_key(req, "x-api-key")):
@@ -93,19 +170,19 @@ class ApolloProvider(Provider):
             return
         minute_usage, total = self._usage.hit(req.path)
         limit = self._minute_limit()
-        response.headers.update(
-            {
-                "x-rate-limit-minute": str(limit),
-                "x-rate-limit-hourly": str(HOURLY_LIMIT),
-                "x-rate-limit-24-hour": str(DAILY_LIMIT),
-                "x-minute-usage": str(minute_usage),
-                "x-hourly-usage": str(total),
-                "x-24-hour-usage": str(total),
-                "x-minute-requests-left": str(max(0, limit - minute_usage)),
-                "x-hourly-requests-left": str(max(0, HOURLY_LIMIT - total)),
-                "x-24-hour-requests-left": str(max(0, DAILY_LIMIT - total)),
-            }
-        )
+        counters = {
+            "x-rate-limit-minute": str(limit),
+            "x-rate-limit-hourly": str(HOURLY_LIMIT),
+            "x-rate-limit-24-hour": str(DAILY_LIMIT),
+            "x-minute-usage": str(minute_usage),
+            "x-hourly-usage": str(total),
+            "x-24-hour-usage": str(total),
+            "x-minute-requests-left": str(max(0, limit - minute_usage)),
+            "x-hourly-requests-left": str(max(0, HOURLY_LIMIT - total)),
+            "x-24-hour-requests-left": str(max(0, DAILY_LIMIT - total)),
+        }
+        for header, value in counters.items():
+            response.headers.setdefault(header, value)  # a scenario's own counters win
 
     def _minute_limit(self) -> int:
         per_second = self.config.rate_limit_per_second.get(self.name)

@@ -100,9 +100,36 @@ class Provider:
         """The data seed."""
         return self.config.seed
 
+    # Named cases `ProviderFaults.scenario` switches on (besides the redirect ones below).
+    scenarios: tuple[str, ...] = ()
+
     def request_key(self, req: Request) -> str | None:
         """What was asked for (email, URL, query, CIK...), recorded in the stats."""
         return None
+
+    def rate_group(self, req: Request) -> str | None:
+        """The endpoint group the provider limits separately (None = the provider's limit)."""
+        return None
+
+    def scenario(self, req: Request, name: str, serve: Callable[[], Response]) -> Response:
+        """The answer of the named case `name`; `serve()` is the normal answer.
+
+        `redirect`: a 307 to the same URL with `_redirected=1` (307 keeps the method and body,
+        RFC 9110 section 15.4.8; API gateways answer so when a host or path moved), then the
+        normal answer; `redirect_loop`: a 307 to itself every time."""
+        if name in ("redirect", "redirect_loop"):
+            if name == "redirect" and "_redirected" in req.query:
+                return serve()
+            location = req.prefix + req.path + ("" if name == "redirect_loop" else "?_redirected=1")
+            return Response.json(307, {"moved": location}, {"Location": location})
+        return self.scenario_answer(req, name, serve)
+
+    def scenario_answer(self, req: Request, name: str, serve: Callable[[], Response]) -> Response:
+        """Provider modules answer their own `scenarios` here."""
+        raise ValueError(
+            f"{self.name}: unknown scenario {name!r}; "
+            f"expected one of {sorted({'redirect', 'redirect_loop', *self.scenarios})}"
+        )
 
     def authenticate(self, req: Request) -> Response | None:
         """None when the credentials are acceptable, else the provider's refusal."""

@@ -8,6 +8,22 @@ from typing import Any
 
 PROVIDERS: tuple[str, ...] = ("contactout", "exa", "edgar", "apollo", "anthropic")
 
+# The providers' published limits as requests per fixed second, the emulator's default (so
+# tests and the demo run under the real shape). "provider.group" = one endpoint group.
+# Exa /search 10/s; ContactOut 1,200/min (search 60/min); Apollo paid plans: enrichment
+# 1,000/min, search 200/min; Anthropic 1,000/min (a common tier); SEC 10/s. Per-minute limits
+# as their per-second share, rounded down (the clients enforce the same).
+PUBLISHED_RATE_LIMITS: dict[str, float | None] = {
+    "exa": 10,
+    "contactout": 20,
+    "contactout.search": 1,
+    "apollo": 3,
+    "apollo.enrichment": 16,
+    "apollo.search": 3,
+    "anthropic": 16,
+    "edgar": 10,
+}
+
 
 @dataclass
 class ProviderFaults:
@@ -24,6 +40,12 @@ class ProviderFaults:
     unauthorized: bool = False
     storm_429_rate: float = 0.0
     retry_after_seconds: int = 1
+    # SEC EDGAR only: how long an IP stays blocked once over the limit (SEC: 10 minutes).
+    block_seconds: float = 600.0
+    # A named provider case answered to every request (each provider module lists its own in
+    # `SCENARIOS`, e.g. apollo "hourly_quota_spent", contactout "out_of_credits", anthropic
+    # "refusal"; every provider has "redirect" and "redirect_loop"). "" = normal answers.
+    scenario: str = ""
 
     def update(self, values: dict[str, Any]) -> None:
         """Replace the given fields, rejecting unknown names so typos do not pass silently."""
@@ -38,14 +60,17 @@ class ProviderFaults:
 class EmulatorConfig:
     """Everything that steers the emulator.
 
-    Data depends only on `seed`; `rate_limit_per_second` maps a provider name to a request
-    budget per fixed one-second window (missing or None = unlimited); `faults` maps a provider
-    name to its `ProviderFaults`.
+    Data depends only on `seed`; `rate_limit_per_second` maps a provider name (or
+    "provider.group" for one endpoint group) to a request budget per fixed one-second window
+    (None = unlimited), by default the published limits; `faults` maps a provider name to its
+    `ProviderFaults`.
     """
 
     seed: int = 0
     latency_ms: float = 0.0
-    rate_limit_per_second: dict[str, float | None] = field(default_factory=dict)
+    rate_limit_per_second: dict[str, float | None] = field(
+        default_factory=lambda: dict(PUBLISHED_RATE_LIMITS)
+    )
     faults: dict[str, ProviderFaults] = field(
         default_factory=lambda: {name: ProviderFaults() for name in PROVIDERS}
     )
@@ -71,7 +96,7 @@ class EmulatorConfig:
                 self.latency_ms = float(value)
             elif key == "rate_limit_per_second":
                 for provider, limit in dict(value).items():
-                    _check_provider(provider)
+                    _check_provider(provider.partition(".")[0])
                     self.rate_limit_per_second[provider] = None if limit is None else float(limit)
             elif key == "faults":
                 for provider, settings in dict(value).items():

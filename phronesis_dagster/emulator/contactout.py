@@ -3,10 +3,16 @@
 Wire format per PROVIDERS.md section 1: header `token`, envelope
 `{"status_code": 200, "profile": {...}}` with singular list keys, errors
 `{"status_code": N, "message": ...}` (exact texts unverified).
+
+Status codes as ContactOut's API docs list them (api.contactout.com, "Response codes"; the
+issue quoting them): 400 = bad credentials or invalid headers, 401 = bad request, 403 = out of
+credits or no API access, 404 = no profile, 429 = too many requests (check `retry-after`).
+A search that finds nobody can also answer `{"status_code": 200, "profile": []}`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from phronesis_dagster.emulator import data
@@ -51,8 +57,29 @@ class ContactOutProvider(Provider):
             return self.unauthorized(req)
         return None
 
+    scenarios = ("bad_credentials", "bad_request", "out_of_credits", "empty_profile")
+
+    def rate_group(self, req: Request) -> str | None:
+        # "our search endpoint has a specific limit of 60 requests per minute" (docs).
+        return "search" if req.path == "/v1/people/search" else None
+
     def unauthorized(self, req: Request) -> Response:
-        return _error(401, "Unauthorized: invalid or missing API token")
+        # ContactOut's docs: 400 = "bad credentials or invalid headers" (not 401).
+        return _error(400, "Bad credentials: invalid or missing API token")
+
+    def scenario_answer(self, req: Request, name: str, serve: Callable[[], Response]) -> Response:
+        if name == "bad_credentials":
+            return self.unauthorized(req)
+        if name == "bad_request":
+            # docs: 401 = bad request.
+            return _error(401, "Bad request: the request could not be understood")
+        if name == "out_of_credits":
+            # docs: 403 = out of credits or no access to the API.
+            return _error(403, "Forbidden: you have run out of credits or have no API access")
+        if name == "empty_profile":
+            # What a lookup that found nothing answers: 200 with an empty profile list.
+            return Response.json(200, {"status_code": 200, "profile": []})
+        return super().scenario_answer(req, name, serve)
 
     def rate_limited(self, req: Request, retry_after: int) -> Response:
         return _error(
@@ -68,7 +95,7 @@ class ContactOutProvider(Provider):
             return _error(404, f"Route {req.method} {req.path} not found")
         body = req.json_object()
         if body is None:
-            return _error(400, "Invalid JSON body")
+            return _error(401, "Bad request: invalid JSON body")  # docs: 401 = bad request
         include = body.get("include", [])
         if not isinstance(include, list) or not set(include) <= INCLUDE_VALUES:
             return _error(

@@ -11,7 +11,8 @@ import hashlib
 import json
 import random
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -99,6 +100,8 @@ SYNTHETIC_COMPANIES = (
 )
 SYNTHETIC_CIK_BASE = 9_000_000  # issuer CIKs 0009000001..0009000020
 SYNTHETIC_OWNER_CIK_BASE = 9_100_000  # reporting-owner CIKs
+APPLE_SYNTHETIC_OWNER_CIK_BASE = 9_200_000  # seeded insiders behind Apple's other Form 4s
+APPLE_SYNTHETIC_OWNERS = 8
 FORM4_PER_COMPANY = 8
 OFFICER_TITLES = (
     "Chief Executive Officer",
@@ -403,7 +406,7 @@ def real_company_tickers() -> dict[str, dict[str, Any]]:
 
 @lru_cache(maxsize=4)
 def real_submissions(cik: int) -> dict[str, Any] | None:
-    """The real submissions JSON for a CIK, if vendored."""
+    """The real submissions JSON for a CIK, if vendored (Apple; its insider Katherine Adams)."""
     path = SEC_DIR / f"CIK{cik:010d}.json"
     if not path.exists():
         return None
@@ -412,7 +415,7 @@ def real_submissions(cik: int) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Insider:
-    """A reporting owner of a synthetic issuer."""
+    """A reporting owner: an SEC filer with a CIK of their own."""
 
     owner_cik: int
     first_name: str
@@ -423,14 +426,21 @@ class Insider:
     is_ten_percent_owner: bool
 
     @property
+    def full_name(self) -> str:
+        """'First Last', as a CRM holds the person."""
+        return f"{self.first_name} {self.last_name}"
+
+    @property
     def rpt_owner_name(self) -> str:
         """EDGAR's 'Last First M.' spelling."""
+        if not self.middle_initial:
+            return f"{self.last_name} {self.first_name}"
         return f"{self.last_name} {self.first_name} {self.middle_initial}."
 
 
 @dataclass(frozen=True)
 class Form4Filing:
-    """One Form 4 the emulator can serve; `real_file` names a vendored document to serve as is."""
+    """One ownership filing the emulator can serve; `real_file` names a vendored document."""
 
     accession: str
     issuer_cik: int
@@ -441,6 +451,7 @@ class Form4Filing:
     raw_file: str
     base_price: float
     real_file: str | None = None
+    form: str = "4"
 
     @property
     def accession_nodash(self) -> str:
@@ -475,22 +486,36 @@ def _insider(rng: random.Random, owner_cik: int, index: int) -> Insider:
 
 @lru_cache(maxsize=8)
 def synthetic_companies(seed: int) -> tuple[SyntheticCompany, ...]:
-    """The 20 synthetic issuers for `seed`; tickers and CIKs are fixed, people vary by seed."""
-    companies = []
+    """The 20 synthetic issuers for `seed`; tickers and CIKs are fixed, people vary by seed.
+
+    Some directors sit on two boards (the previous issuer's last insider), as real directors
+    do: their own submissions then list filings for two issuers, and a client must keep only
+    the asked-for issuer's."""
+    companies: list[SyntheticCompany] = []
     for index, (ticker, name) in enumerate(SYNTHETIC_COMPANIES, start=1):
         rng = rng_for(seed, "edgar-company", ticker)
         cik = SYNTHETIC_CIK_BASE + index
-        insiders = tuple(
-            _insider(rng, SYNTHETIC_OWNER_CIK_BASE + index * 10 + i, i)
-            for i in range(rng.randint(3, 5))
-        )
+        insiders: list[Insider] = []
+        for i in range(rng.randint(3, 5)):
+            # No two insiders of one issuer share a name, so a prospect's name picks one person.
+            while True:
+                insider = _insider(rng, SYNTHETIC_OWNER_CIK_BASE + index * 10 + i, i)
+                if all(insider.full_name != other.full_name for other in insiders):
+                    break
+            insiders.append(insider)
+        shared = companies[-1].insiders[-1] if companies else None
+        if shared and all(shared.full_name != other.full_name for other in insiders):
+            if rng.random() < 0.5:
+                insiders.append(replace(shared, officer_title=None, is_director=True))
         base_price = round(rng.uniform(12, 480), 2)
         filings = []
         day = date(2026, 3, 2)
         for n in range(FORM4_PER_COMPANY):
             owner = insiders[n % len(insiders)]
             day -= timedelta(days=rng.randint(3, 40))
-            accession = f"{owner.owner_cik:010d}-{day.year % 100:02d}-{n + 1:06d}"
+            # Self-filed: the accession prefix is the filer's own CIK; the sequence is unique per
+            # issuer so a director of two boards never gets one accession twice.
+            accession = f"{owner.owner_cik:010d}-{day.year % 100:02d}-{index * 100 + n + 1:06d}"
             filings.append(
                 Form4Filing(
                     accession=accession,
@@ -503,44 +528,55 @@ def synthetic_companies(seed: int) -> tuple[SyntheticCompany, ...]:
                     base_price=base_price,
                 )
             )
-        companies.append(SyntheticCompany(ticker, name, cik, insiders, tuple(filings), base_price))
+        companies.append(
+            SyntheticCompany(ticker, name, cik, tuple(insiders), tuple(filings), base_price)
+        )
     return tuple(companies)
+
+
+def _adams() -> Insider:
+    return Insider(APPLE_REAL_FORM4["owner_cik"], "Katherine", "Adams", "L", None, False, False)
+
+
+@lru_cache(maxsize=8)
+def apple_insiders(seed: int) -> tuple[Insider, ...]:
+    """The seeded insiders behind Apple's other Form 4s (their real filers are not vendored)."""
+    rng = rng_for(seed, "apple-insiders")
+    return tuple(
+        _insider(rng, APPLE_SYNTHETIC_OWNER_CIK_BASE + i + 1, i)
+        for i in range(APPLE_SYNTHETIC_OWNERS)
+    )
+
+
+@lru_cache(maxsize=1)
+def _adams_accessions() -> frozenset[str]:
+    subs = real_submissions(APPLE_REAL_FORM4["owner_cik"])
+    assert subs is not None
+    return frozenset(subs["filings"]["recent"]["accessionNumber"])
 
 
 @lru_cache(maxsize=8)
 def apple_form4_filings(seed: int) -> tuple[Form4Filing, ...]:
-    """Every Form 4 in the real Apple recent list, the real one marked by `real_file`."""
+    """Every Form 3/4 in the real Apple recent list. Filings that also appear in Katherine
+    Adams's real submissions are hers (as on EDGAR, where both lists carry them); the real
+    vendored one is marked by `real_file`; the others belong to seeded insiders."""
     subs = real_submissions(APPLE_CIK)
     assert subs is not None
     recent = subs["filings"]["recent"]
+    pool = apple_insiders(seed)
     filings = []
     for i, form in enumerate(recent["form"]):
-        if form != "4":
+        if form not in ("3", "4", "4/A", "5"):
             continue
         accession = recent["accessionNumber"][i]
         raw_file = re.sub(r"^xslF345X\d\d/", "", recent["primaryDocument"][i])
         filing_date = date.fromisoformat(recent["filingDate"][i])
-        if accession == APPLE_REAL_FORM4["accession"]:
-            owner = Insider(
-                APPLE_REAL_FORM4["owner_cik"], "Katherine", "Adams", "L", None, False, False
-            )
-            filings.append(
-                Form4Filing(
-                    accession,
-                    APPLE_CIK,
-                    "Apple Inc.",
-                    "AAPL",
-                    owner,
-                    filing_date,
-                    raw_file,
-                    0.0,
-                    real_file=APPLE_REAL_FORM4["file"],
-                )
-            )
-            continue
-        rng = rng_for(seed, "apple-owner", accession)
-        # For insider filings the accession prefix is the filer's own CIK.
-        owner = _insider(rng, int(accession.split("-")[0]), rng.randint(0, 5))
+        real = APPLE_REAL_FORM4["file"] if accession == APPLE_REAL_FORM4["accession"] else None
+        if accession in _adams_accessions():
+            owner = _adams()
+        else:
+            owner = pool[rng_for(seed, "apple-owner", accession).randrange(len(pool))]
+        price = round(rng_for(seed, "apple-price", accession).uniform(150, 280), 2)
         filings.append(
             Form4Filing(
                 accession,
@@ -550,7 +586,9 @@ def apple_form4_filings(seed: int) -> tuple[Form4Filing, ...]:
                 owner,
                 filing_date,
                 raw_file,
-                round(rng.uniform(150, 280), 2),
+                price,
+                real_file=real,
+                form=form,
             )
         )
     return tuple(filings)
@@ -565,13 +603,33 @@ def form4_index(seed: int) -> dict[str, Form4Filing]:
     return index
 
 
+@lru_cache(maxsize=8)
+def owner_filings(seed: int) -> dict[int, tuple[Insider, tuple[Form4Filing, ...]]]:
+    """Reporting-owner CIK -> (the person, their ownership filings at every issuer, newest
+    first): what the owner's own submissions JSON lists."""
+    by_owner: dict[int, list[Form4Filing]] = {}
+    people: dict[int, Insider] = {}
+    for filing in form4_index(seed).values():
+        by_owner.setdefault(filing.owner.owner_cik, []).append(filing)
+        people.setdefault(filing.owner.owner_cik, filing.owner)
+    return {
+        cik: (
+            people[cik],
+            tuple(sorted(rows, key=lambda f: (f.filing_date, f.accession), reverse=True)),
+        )
+        for cik, rows in by_owner.items()
+    }
+
+
 def edgar_insiders(seed: int) -> list[dict[str, Any]]:
     """Insiders the emulator's EDGAR knows, so a demo can create prospects that match them.
 
     Each dict has `ticker`, `cik` (10-digit string), `company`, `owner_name` (EDGAR spelling,
     'Last First M.'), `officer_title` (None for directors / 10 % owners), plus `first_name`,
-    `last_name`, `full_name` and `owner_cik` for convenience.
+    `last_name`, `full_name`, `owner_cik` and `filings` (their ownership filings at that
+    issuer; every insider listed has at least one).
     """
+    filed = Counter((f.issuer_cik, f.owner.owner_cik) for f in form4_index(seed).values())
     rows = [
         {
             "ticker": "AAPL",
@@ -583,10 +641,14 @@ def edgar_insiders(seed: int) -> list[dict[str, Any]]:
             "last_name": "Adams",
             "full_name": "Katherine Adams",
             "owner_cik": f"{APPLE_REAL_FORM4['owner_cik']:010d}",
+            "filings": filed.get((APPLE_CIK, APPLE_REAL_FORM4["owner_cik"]), 0),
         }
     ]
     for company in synthetic_companies(seed):
         for insider in company.insiders:
+            count = filed.get((company.cik, insider.owner_cik), 0)
+            if not count:
+                continue
             rows.append(
                 {
                     "ticker": company.ticker,
@@ -598,6 +660,7 @@ def edgar_insiders(seed: int) -> list[dict[str, Any]]:
                     "last_name": insider.last_name,
                     "full_name": f"{insider.first_name} {insider.last_name}",
                     "owner_cik": f"{insider.owner_cik:010d}",
+                    "filings": count,
                 }
             )
     return rows

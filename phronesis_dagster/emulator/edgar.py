@@ -1,17 +1,32 @@
 """SEC EDGAR (https://www.sec.gov under `/sec/www`, https://data.sec.gov under `/sec/data`).
 
-Serves the real vendored files (company_tickers.json, Apple's submissions JSON and its real
-insider Form 4) plus seeded synthetic issuers and Form 4 documents in the same schema.
-Behaviour per PROVIDERS.md section 3: undeclared User-Agent -> 403 HTML page, unknown CIK ->
-404 NoSuchKey XML, missing archive object -> 403 AccessDenied XML. Over the rate limit the
-emulator answers 429 + Retry-After with SEC's "Request Rate Threshold Exceeded" page (SEC's
-real status for that page is unverified; users report 403).
+Serves the real vendored files (company_tickers.json, Apple's and its insider Katherine Adams's
+submissions JSON, her real Form 4) plus seeded synthetic issuers, reporting owners and Form 4
+documents in the same schema. Behaviour and the source each follows (PROVIDERS.md section 3):
+
+- undeclared User-Agent -> 403 HTML "Your Request Originates from an Undeclared Automated Tool"
+  (page text quoted in Gunratan/edgar#4 and pancak3lullz/SECurityTr8Ker#2);
+- unknown CIK -> 404 NoSuchKey XML; missing Archives object -> 403 AccessDenied XML (recorded
+  real bodies, edgartools cassettes: fixtures/sec/edgartools_cassette__error_and_header_samples);
+- over the rate limit -> 403 HTML "Request Rate Threshold Exceeded", no Retry-After, and the
+  IP stays blocked for 10 minutes, restarted by every request made while blocked (SEC
+  "Accessing EDGAR Data": "limited for a brief period", "10 minutes"; the status reported by
+  users as 403, older reports 429 - manusimidt/py-xbrl#144, stored SEC block page text). The
+  fault switches `scenario: "rate_block"` or `storm_429_rate` send a request over the limit at
+  once; `block_seconds` (default 600) shortens the block for tests;
+- reporting owners have their own submissions JSON (`entityType: "other"`, empty tickers), and
+  older filings sit in `CIK##########-submissions-001.json` pages holding only the parallel
+  arrays (recorded page: fixtures/sec/..._CIK0001009672-submissions-001.json). SEC keeps at
+  least a year or 1,000 filings in `filings.recent`; the emulator pages after
+  `OWNER_RECENT_LIMIT` filings so that clients exercise the pages at demo scale.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 from functools import lru_cache
@@ -25,6 +40,10 @@ XML_TYPE = "application/xml"
 HTML_TYPE = "text/html"
 CONTACT_RE = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
 SUBMISSIONS_RE = re.compile(r"^/submissions/CIK(\d{10})\.json$")
+PAGE_RE = re.compile(r"^/submissions/CIK(\d{10})-submissions-(\d{3})\.json$")
+OWNER_RECENT_LIMIT = 25
+OWNER_PAGE_SIZE = 100
+BLOCK_SECONDS = 600.0
 ARCHIVE_RE = re.compile(r"^/Archives/edgar/data/(\d+)/(\d{18})/(.+)$")
 XSL_RE = re.compile(r"^xslF345X\d\d/")
 
@@ -79,10 +98,21 @@ def _s3_error(status: int, code: str, message: str, key: str | None = None) -> R
 
 
 class EdgarProvider(Provider):
-    """Emulated SEC EDGAR: tickers, submissions and Archives documents."""
+    """Emulated SEC EDGAR: tickers, issuer and owner submissions, Archives documents, and the
+    fair-access block."""
 
     name = "edgar"
     prefixes = ("/sec/www", "/sec/data")
+    # `faults={"edgar": {"scenario": "rate_block"}}`: the next request goes over the limit.
+    scenarios = ("rate_block",)
+
+    def __init__(self, config_getter: Any) -> None:
+        super().__init__(config_getter)
+        # The block is SEC's own state about the caller's IP: one emulator is one SEC, so it
+        # lives here, shared by every client process that talks to this emulator.
+        self._block_lock = threading.Lock()
+        self._blocked_until = 0.0
+        self.blocks_started = 0
 
     def request_key(self, req: Request) -> str | None:
         match = SUBMISSIONS_RE.match(req.path)
@@ -93,7 +123,41 @@ class EdgarProvider(Provider):
             return f"{int(match.group(1)):010d}/{match.group(2)}/{match.group(3)}"
         return req.path
 
+    # -- the fair-access block ---------------------------------------------------------------
+
+    def _block_seconds(self) -> float:
+        return float(getattr(self.config.fault(self.name), "block_seconds", BLOCK_SECONDS))
+
+    def start_block(self) -> None:
+        """Block "this IP" for `block_seconds` from now (SEC: 10 minutes)."""
+        with self._block_lock:
+            if self._blocked_until <= time.monotonic():
+                self.blocks_started += 1
+            self._blocked_until = time.monotonic() + self._block_seconds()
+
+    def clear_block(self) -> None:
+        """End the block now (tests, demo)."""
+        with self._block_lock:
+            self._blocked_until = 0.0
+
+    def blocked_for(self) -> float:
+        """Seconds the block has left (0 when not blocked)."""
+        with self._block_lock:
+            return max(0.0, self._blocked_until - time.monotonic())
+
+    def _still_blocked(self) -> bool:
+        # Requests during the block extend it: SEC keeps limiting an IP that keeps going.
+        with self._block_lock:
+            now = time.monotonic()
+            if self._blocked_until <= now:
+                return False
+            self._blocked_until = now + self._block_seconds()
+            return True
+
     def authenticate(self, req: Request) -> Response | None:
+        # The block is per IP, whatever the User-Agent: checked first.
+        if self._still_blocked():
+            return Response.text(403, RATE_PAGE, HTML_TYPE)
         # SEC has no keys; a User-Agent declaring a contact email is the credential.
         if not CONTACT_RE.search(req.header("user-agent") or ""):
             return self.unauthorized(req)
@@ -102,8 +166,15 @@ class EdgarProvider(Provider):
     def unauthorized(self, req: Request) -> Response:
         return Response.text(403, UNDECLARED_PAGE, HTML_TYPE)
 
+    def scenario_answer(self, req: Request, name: str, serve: Any) -> Response:
+        if name == "rate_block":
+            return self.rate_limited(req, 0)
+        return super().scenario_answer(req, name, serve)
+
     def rate_limited(self, req: Request, retry_after: int) -> Response:
-        return Response.text(429, RATE_PAGE, HTML_TYPE, {"Retry-After": str(retry_after)})
+        # No Retry-After: SEC's page does not send one; the block starts now.
+        self.start_block()
+        return Response.text(403, RATE_PAGE, HTML_TYPE)
 
     def server_error(self, req: Request, status: int) -> Response:
         codes = {500: "InternalError", 502: "BadGateway", 503: "ServiceUnavailable"}
@@ -115,6 +186,8 @@ class EdgarProvider(Provider):
                 response.headers.setdefault(name, value)
             response.headers["x-amzn-requestid"] = data.hex_id(0, "sec-req", req.path, length=32)
 
+    # -- content -----------------------------------------------------------------------------
+
     def handle(self, req: Request) -> Response:
         if req.method != "GET":
             return _s3_error(403, "AccessDenied", "Access Denied")
@@ -125,6 +198,9 @@ class EdgarProvider(Provider):
             match = SUBMISSIONS_RE.match(req.path)
             if match:
                 return self._submissions(int(match.group(1)), req.path)
+            match = PAGE_RE.match(req.path)
+            if match:
+                return self._page(int(match.group(1)), int(match.group(2)), req.path)
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.", req.path[1:])
         match = ARCHIVE_RE.match(req.path)
         if match:
@@ -138,6 +214,17 @@ class EdgarProvider(Provider):
         for company in data.synthetic_companies(self.seed):
             if company.cik == cik:
                 return Response.json(200, synthetic_submissions(company))
+        owner = data.owner_filings(self.seed).get(cik)
+        if owner is not None:
+            return Response.json(200, owner_submissions(*owner))
+        return _s3_error(404, "NoSuchKey", "The specified key does not exist.", path[1:])
+
+    def _page(self, cik: int, number: int, path: str) -> Response:
+        owner = data.owner_filings(self.seed).get(cik)
+        if owner is not None and data.real_submissions(cik) is None:
+            rows = _owner_pages(owner[1])
+            if 1 <= number <= len(rows):
+                return Response.json(200, _columns(rows[number - 1]))
         return _s3_error(404, "NoSuchKey", "The specified key does not exist.", path[1:])
 
     def _archive(self, cik: int, accession_nodash: str, file: str) -> Response:
@@ -154,6 +241,88 @@ class EdgarProvider(Provider):
         if XSL_RE.match(file):
             return Response.text(200, render_form4_html(xml), HTML_TYPE)
         return Response.text(200, xml, "text/xml")
+
+
+def _filing_row(filing: data.Form4Filing) -> dict[str, Any]:
+    return {
+        "accessionNumber": filing.accession,
+        "filingDate": filing.filing_date.isoformat(),
+        "reportDate": (filing.filing_date - timedelta(days=2)).isoformat(),
+        "acceptanceDateTime": f"{filing.filing_date.isoformat()}T21:05:11.000Z",
+        "act": "",
+        "form": filing.form,
+        "fileNumber": "",
+        "filmNumber": "",
+        "items": "",
+        "core_type": filing.form,
+        "size": 4000 + len(filing.raw_file) * 37,
+        "isXBRL": 0,
+        "isInlineXBRL": 0,
+        "primaryDocument": f"xslF345X05/{filing.raw_file}",
+        "primaryDocDescription": f"FORM {filing.form}",
+    }
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    keys = [
+        "accessionNumber", "filingDate", "reportDate", "acceptanceDateTime", "act", "form",
+        "fileNumber", "filmNumber", "items", "core_type", "size", "isXBRL", "isInlineXBRL",
+        "primaryDocument", "primaryDocDescription",
+    ]  # fmt: skip
+    return {key: [row[key] for row in rows] for key in keys}
+
+
+def _owner_pages(filings: tuple[data.Form4Filing, ...]) -> list[list[dict[str, Any]]]:
+    older = [_filing_row(f) for f in filings[OWNER_RECENT_LIMIT:]]
+    return [older[i : i + OWNER_PAGE_SIZE] for i in range(0, len(older), OWNER_PAGE_SIZE)]
+
+
+def owner_submissions(owner: data.Insider, filings: tuple[data.Form4Filing, ...]) -> dict[str, Any]:
+    """A reporting owner's submissions JSON, in the shape of the real one of CIK 0001462356:
+    `entityType: "other"`, no tickers, the newest filings in `filings.recent`, older ones in
+    `filings.files` pages."""
+    recent = [_filing_row(f) for f in filings[:OWNER_RECENT_LIMIT]]
+    files = []
+    for number, page in enumerate(_owner_pages(filings), start=1):
+        files.append(
+            {
+                "name": f"CIK{owner.owner_cik:010d}-submissions-{number:03d}.json",
+                "filingCount": len(page),
+                "filingFrom": page[-1]["filingDate"],
+                "filingTo": page[0]["filingDate"],
+            }
+        )
+    address = {
+        "street1": None, "street2": None, "city": None, "stateOrCountry": None, "zipCode": None,
+        "stateOrCountryDescription": None, "isForeignLocation": None,
+        "foreignStateTerritory": None, "country": None, "countryCode": None,
+    }  # fmt: skip
+    return {
+        "cik": f"{owner.owner_cik:010d}",
+        "entityType": "other",
+        "sic": "",
+        "sicDescription": "",
+        "ownerOrg": "",
+        "insiderTransactionForOwnerExists": 1,
+        "insiderTransactionForIssuerExists": 0,
+        "name": owner.rpt_owner_name,
+        "tickers": [],
+        "exchanges": [],
+        "ein": None,
+        "lei": None,
+        "description": "",
+        "website": "",
+        "investorWebsite": "",
+        "category": "",
+        "fiscalYearEnd": None,
+        "stateOfIncorporation": "",
+        "stateOfIncorporationDescription": "",
+        "addresses": {"mailing": address, "business": dict(address)},
+        "phone": None,
+        "flags": "",
+        "formerNames": [],
+        "filings": {"recent": _columns(recent), "files": files},
+    }
 
 
 @lru_cache(maxsize=1)
@@ -177,27 +346,7 @@ def _real_submissions_bytes(cik: int) -> bytes:
 
 def synthetic_submissions(company: data.SyntheticCompany) -> dict[str, Any]:
     """A submissions JSON in the real shape: entity header + parallel `filings.recent` arrays."""
-    rows: list[dict[str, Any]] = []
-    for filing in company.filings:
-        rows.append(
-            {
-                "accessionNumber": filing.accession,
-                "filingDate": filing.filing_date.isoformat(),
-                "reportDate": (filing.filing_date - timedelta(days=2)).isoformat(),
-                "acceptanceDateTime": f"{filing.filing_date.isoformat()}T21:05:11.000Z",
-                "act": "",
-                "form": "4",
-                "fileNumber": "",
-                "filmNumber": "",
-                "items": "",
-                "core_type": "4",
-                "size": 4000 + len(filing.raw_file) * 37,
-                "isXBRL": 0,
-                "isInlineXBRL": 0,
-                "primaryDocument": f"xslF345X05/{filing.raw_file}",
-                "primaryDocDescription": "FORM 4",
-            }
-        )
+    rows: list[dict[str, Any]] = [_filing_row(f) for f in company.filings]
     # Non-insider filings too, so clients must filter on `form`.
     for n, (form, doc, desc, items) in enumerate(
         (("10-K", "annual.htm", "10-K", ""), ("8-K", "current.htm", "8-K", "2.02,9.01"))
@@ -281,8 +430,10 @@ def form4_xml(seed: int, filing: data.Form4Filing) -> str:
     owner = filing.owner
     period = filing.filing_date - timedelta(days=2)
     held = rng.randint(20_000, 2_000_000)
+    plan = rng.random() < 0.5
+    notes: list[str] = []
     rows = []
-    for _ in range(rng.randint(1, 4)):
+    for _ in range(0 if filing.form == "3" else rng.randint(1, 4)):
         code = rng.choice(TRANSACTION_CODES)
         shares = rng.randint(500, 90_000)
         disposed = code in ("S", "F", "G")
@@ -291,6 +442,16 @@ def form4_xml(seed: int, filing: data.Form4Filing) -> str:
         )
         held = max(0, held - shares) if disposed else held + shares
         ad_code = "D" if disposed else "A"
+        price_note = ""
+        if code in ("S", "P"):
+            # Real filings give a weighted-average price of several trades, the range in a
+            # footnote (e.g. the Apple filing 0000320193-22-000061).
+            notes.append(
+                f"This transaction was executed in multiple trades at prices ranging from "
+                f"${price * 0.995:.2f} to ${price * 1.005:.2f}; the price reported above "
+                f"reflects the weighted average {'sale' if code == 'S' else 'purchase'} price."
+            )
+            price_note = f'<footnoteId id="F{len(notes)}"/>'
         rows.append(
             f"""        <nonDerivativeTransaction>
             <securityTitle>{_v("Common Stock")}</securityTitle>
@@ -302,7 +463,7 @@ def form4_xml(seed: int, filing: data.Form4Filing) -> str:
             </transactionCoding>
             <transactionAmounts>
                 <transactionShares>{_v(shares)}</transactionShares>
-                <transactionPricePerShare>{_v(price)}</transactionPricePerShare>
+                <transactionPricePerShare>{_v(price)}{price_note}</transactionPricePerShare>
                 <transactionAcquiredDisposedCode>{_v(ad_code)}</transactionAcquiredDisposedCode>
             </transactionAmounts>
             <postTransactionAmounts>
@@ -314,7 +475,7 @@ def form4_xml(seed: int, filing: data.Form4Filing) -> str:
         </nonDerivativeTransaction>"""
         )
     derivative = ""
-    if rng.random() < 0.5:
+    if filing.form != "3" and rng.random() < 0.5:
         options = rng.randint(5_000, 200_000)
         remaining = rng.randint(0, 400_000)
         strike = round(filing.base_price * rng.uniform(0.2, 0.7), 2)
@@ -352,10 +513,25 @@ def form4_xml(seed: int, filing: data.Form4Filing) -> str:
         f"<officerTitle>{escape(owner.officer_title)}</officerTitle>" if owner.officer_title else ""
     )
     rows_xml = "\n".join(rows)
+    if filing.form == "3":
+        rows_xml = f"""        <nonDerivativeHolding>
+            <securityTitle>{_v("Common Stock")}</securityTitle>
+            <postTransactionAmounts>
+                <sharesOwnedFollowingTransaction>{_v(held)}</sharesOwnedFollowingTransaction>
+            </postTransactionAmounts>
+            <ownershipNature>
+                <directOrIndirectOwnership>{_v("D")}</directOrIndirectOwnership>
+            </ownershipNature>
+        </nonDerivativeHolding>"""
+    footnotes_xml = "".join(
+        f'\n        <footnote id="F{i}">{escape(text)}</footnote>'
+        for i, text in enumerate(notes, start=1)
+    )
+    footnotes_xml = f"<footnotes>{footnotes_xml}\n    </footnotes>" if notes else "<footnotes/>"
     return f"""<?xml version="1.0"?>
 <ownershipDocument>
     <schemaVersion>X0508</schemaVersion>
-    <documentType>4</documentType>
+    <documentType>{filing.form}</documentType>
     <periodOfReport>{period.isoformat()}</periodOfReport>
     <notSubjectToSection16>0</notSubjectToSection16>
     <issuer>
@@ -382,11 +558,11 @@ def form4_xml(seed: int, filing: data.Form4Filing) -> str:
             {title}
         </reportingOwnerRelationship>
     </reportingOwner>
-    <aff10b5One>{str(rng.random() < 0.5).lower()}</aff10b5One>
+    <aff10b5One>{str(plan).lower()}</aff10b5One>
     <nonDerivativeTable>
 {rows_xml}
     </nonDerivativeTable>
-{derivative}    <footnotes/>
+{derivative}    {footnotes_xml}
     <remarks/>
     <ownerSignature>
         <signatureName>/s/ {escape(owner.first_name)} {escape(owner.last_name)}</signatureName>

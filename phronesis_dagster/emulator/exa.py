@@ -71,12 +71,19 @@ class ExaProvider(Provider):
 
         results = data.exa_results(self.seed, query, num_results)
         want_text, want_highlights = _content_flags(body)
+        text_max, highlight_max = _max_characters(body)
         for result in results:
             if not want_text:
                 result.pop("text")
+            elif text_max is not None:
+                result["text"] = result["text"][:text_max]
             if not want_highlights:
                 result.pop("highlights")
                 result.pop("highlightScores")
+            elif highlight_max is not None:
+                result["highlights"], result["highlightScores"] = _cap_highlights(
+                    result["highlights"], result["highlightScores"], highlight_max
+                )
         pages = len(results) * (int(want_text) + int(want_highlights))
         contents = round(pages * PRICE_PER_PAGE, 6)
         search_type = body.get("type", "auto")
@@ -117,6 +124,35 @@ class ExaProvider(Provider):
             },
         }
         return Response.json(200, payload)
+
+
+def _max_characters(body: dict[str, Any]) -> tuple[int | None, int | None]:
+    """`contents.text.maxCharacters` and `contents.highlights.maxCharacters`, as asked.
+
+    Exa's current options (exa.ai/docs "Common Mistakes Reference": "numSentences for
+    highlights -> use maxCharacters", "highlightsPerUrl -> remove it; it is deprecated")."""
+    contents = body.get("contents")
+    source = contents if isinstance(contents, dict) else body
+
+    def cap(option: Any) -> int | None:
+        value = option.get("maxCharacters") if isinstance(option, dict) else None
+        return value if isinstance(value, int) and value > 0 else None
+
+    return cap(source.get("text")), cap(source.get("highlights"))
+
+
+def _cap_highlights(
+    highlights: list[str], scores: list[float], limit: int
+) -> tuple[list[str], list[float]]:
+    """At most `limit` characters of highlights for one result (the last one cut)."""
+    kept: list[str] = []
+    used = 0
+    for text in highlights:
+        if used >= limit:
+            break
+        kept.append(text[: limit - used])
+        used += len(kept[-1])
+    return kept, scores[: len(kept)]
 
 
 def _content_flags(body: dict[str, Any]) -> tuple[bool, bool]:

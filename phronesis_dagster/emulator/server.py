@@ -367,9 +367,14 @@ class EmulatorServer:
         refusal = provider.authenticate(req)
         if refusal is not None:
             return refusal
-        retry_after = self._limiter.admit(
-            provider.name, config.rate_limit_per_second.get(provider.name)
+        limits = config.rate_limit_per_second
+        group = provider.rate_group(req)
+        bucket = (
+            f"{provider.name}.{group}"
+            if group and f"{provider.name}.{group}" in limits
+            else (provider.name)
         )
+        retry_after = self._limiter.admit(bucket, limits.get(bucket))
         if retry_after is not None:
             return provider.rate_limited(req, retry_after)
         return None
@@ -384,7 +389,13 @@ class EmulatorServer:
             return provider.server_error(req, status)
         if faults.timeout_rate and self._draw() < faults.timeout_rate:
             time.sleep(faults.timeout_seconds)
-        response = provider.handle(req)
+        if faults.scenario:
+            try:
+                response = provider.scenario(req, faults.scenario, lambda: provider.handle(req))
+            except ValueError as exc:
+                return Response.json(500, {"error": f"emulator: {exc}"})
+        else:
+            response = provider.handle(req)
         if (
             response.status == 200
             and faults.malformed_rate

@@ -7,6 +7,7 @@ obfuscated results without emails or phones).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -14,6 +15,7 @@ from pydantic import Field
 
 from phronesis_dagster.resources.http_client import (
     ProviderResource,
+    RateLimit,
     json_body,
     optional_object,
     optional_str,
@@ -23,6 +25,16 @@ APOLLO_BASE_URL = "https://api.apollo.io"
 MATCH_PATH = "/api/v1/people/match"
 SEARCH_PATH = "/api/v1/mixed_people/api_search"
 MAX_PER_PAGE = 100
+# What Apollo answers for an email the team has not unlocked (credits not spent on it), with
+# `email_status: "unavailable"`: a placeholder, not an address. Not in Apollo's docs; many
+# independent Apollo clients filter exactly this string (find_string "email_not_unlocked@
+# domain.com" in public code: JS, Python and Apps Script clients agree).
+LOCKED_EMAIL = "email_not_unlocked@domain.com"
+# Apollo's quota windows (docs.apollo.io/reference/rate-limits): each answer says what is left.
+_WINDOWS = (
+    ("x-24-hour-requests-left", timedelta(days=1), "daily"),
+    ("x-hourly-requests-left", timedelta(hours=1), "hourly"),
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,26 @@ def _list(value: Any, what: str) -> list[Any]:
     return value
 
 
+def _count(value: Any) -> int | None:
+    """A head count Apollo may send as a number, a string ("1,600", "1600") or null; anything
+    else is unknown (None), never a failed match."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        digits = value.replace(",", "").replace("_", "").strip()
+        return int(digits) if digits.isdigit() else None
+    return None
+
+
+def _looks_like_email(value: str) -> bool:
+    local, at, domain = value.partition("@")
+    return bool(local and at and "." in domain)
+
+
 def parse_match(response: httpx.Response) -> PersonMatch | None:
     body = _object(json_body(response), "body")
     if "person" not in body:
@@ -117,9 +149,12 @@ def parse_match(response: httpx.Response) -> PersonMatch | None:
         for e in _list(person.get("employment_history"), "employment_history")
         if isinstance(e, dict)
     )
-    employees = org.get("estimated_num_employees")
-    if employees is not None and (isinstance(employees, bool) or not isinstance(employees, int)):
-        raise TypeError("estimated_num_employees is not an integer")
+    employees = _count(org.get("estimated_num_employees"))
+    email = text(person, "email")
+    email_status = text(person, "email_status")
+    if email and (email.lower() == LOCKED_EMAIL or not _looks_like_email(email)):
+        # A placeholder for "not unlocked": never stored as an address.
+        email = None
     return PersonMatch(
         apollo_id=text(person, "id"),
         name=text(person, "name"),
@@ -128,8 +163,8 @@ def parse_match(response: httpx.Response) -> PersonMatch | None:
         title=text(person, "title"),
         headline=text(person, "headline"),
         seniority=text(person, "seniority"),
-        email=text(person, "email"),
-        email_status=text(person, "email_status"),
+        email=email,
+        email_status=email_status,
         personal_emails=tuple(
             e
             for e in (
@@ -186,7 +221,16 @@ class ApolloResource(ProviderResource):
     normal empty result (and costs no credits). Key from `APOLLO_API_KEY`."""
 
     PROVIDER: ClassVar[str] = "apollo"
-    DEFAULT_RPS: ClassVar[int] = 100
+    # Published (docs.apollo.io/reference/rate-limits), per team per endpoint, paid plans:
+    # enrichment endpoints 1,000/min, search endpoints 200/min, others 200/min; hour and day
+    # windows too, which only a 429 reveals (`quota_reset`).
+    DEFAULT_RPS: ClassVar[int] = 16
+    DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {
+        "*": RateLimit(200, 60),
+        "enrichment": RateLimit(1000, 60),
+        "search": RateLimit(200, 60),
+    }
+    ENDPOINT_GROUPS: ClassVar[dict[str, str]] = {MATCH_PATH: "enrichment", SEARCH_PATH: "search"}
 
     api_key: str = Field(description="Apollo API key (env APOLLO_API_KEY).")
     base_url: str = Field(default=APOLLO_BASE_URL)
@@ -202,6 +246,22 @@ class ApolloResource(ProviderResource):
 
     def secrets(self) -> list[str]:
         return [self.api_key]
+
+    def quota_reset(self, response: httpx.Response, retry_after: float | None) -> datetime | None:
+        """A 429 with no requests left in the hour or day window (or a wait past any retry)
+        means the quota is spent: the breaker is held until `retry-after` (seconds until
+        that window resets, per Apollo's docs), else a whole window."""
+        generic = super().quota_reset(response, retry_after)
+        for header, window, _name in _WINDOWS:
+            left = (response.headers.get(header) or "").strip()
+            if left == "0":
+                wait = timedelta(seconds=retry_after) if retry_after else window
+                return datetime.now(UTC) + wait
+        message = response.text[:300].lower()
+        if "per hour" in message or "per day" in message or "24 hour" in message:
+            wait = timedelta(seconds=retry_after) if retry_after else timedelta(hours=1)
+            return datetime.now(UTC) + wait
+        return generic
 
     def match_person(
         self,

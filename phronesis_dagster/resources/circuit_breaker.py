@@ -14,6 +14,10 @@ both "win" a transition:
   `CircuitOpenError`. A probe that never reports back (crashed process) is taken over by
   another process after `probe_timeout_seconds`.
 - half_open: probe success -> closed with a fresh window; probe failure -> open again.
+- held open (`hold_open(until, reason)`): the provider itself said when it takes calls again
+  (Apollo's spent hourly/daily quota, SEC's 10-minute IP block). The row is `open` with
+  `open_until` set: every process is refused until then, whatever `reset_timeout_seconds`
+  says, and then the usual single probe resumes the provider by itself.
 
 Why not pybreaker (1.4.1, checked): it has pluggable storage (memory, Redis) but it only counts
 *consecutive* failures (`fail_max`), has no failure-rate window, no SQL storage, and its
@@ -88,6 +92,7 @@ class CircuitSnapshot:
     opened_at: datetime | None
     probe_started_at: datetime | None
     last_error: str | None
+    open_until: datetime | None = None
 
 
 class CircuitBreaker:
@@ -110,6 +115,11 @@ class CircuitBreaker:
 
     def _now(self) -> datetime:
         return datetime.now(UTC)
+
+    def _db_time(self, value: datetime) -> datetime:
+        """`value` as an aware UTC time; naive input is taken as UTC."""
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC)
 
     def _ensure_row(self, conn: sa.Connection, *, force: bool = False) -> None:
         # Once per breaker object: `ProviderResource` keeps one breaker per resource instance,
@@ -140,6 +150,7 @@ class CircuitBreaker:
             opened_at=row.opened_at,
             probe_started_at=row.probe_started_at,
             last_error=row.last_error,
+            open_until=row.open_until,
         )
 
     # -- the call protocol -------------------------------------------------------------------
@@ -161,14 +172,15 @@ class CircuitBreaker:
         probe_timeout = timedelta(seconds=self.settings.probe_timeout_seconds)
         if snap.state == "open":
             # Compare-and-set: only the process whose UPDATE matches the open row runs the probe.
+            # A held breaker waits for the time the provider gave, not for the reset timeout.
+            due = sa.case(
+                (_T.c.open_until.is_not(None), _T.c.open_until <= now),
+                else_=_T.c.opened_at <= now - reset,
+            )
             stmt = (
                 sa.update(_T)
-                .where(
-                    _T.c.provider == self.provider,
-                    _T.c.state == "open",
-                    _T.c.opened_at <= now - reset,
-                )
-                .values(state="half_open", probe_started_at=now, updated_at=now)
+                .where(_T.c.provider == self.provider, _T.c.state == "open", due)
+                .values(state="half_open", probe_started_at=now, open_until=None, updated_at=now)
             )
         else:
             # A half-open probe that never reported back (its process died) is taken over.
@@ -193,11 +205,67 @@ class CircuitBreaker:
                 snap.state,
             )
             return True
+        if snap.state == "open" and snap.open_until is not None:
+            raise CircuitOpenError(
+                self.provider,
+                f"circuit held open until {snap.open_until.isoformat()} "
+                f"({snap.last_error or 'provider refused calls'}); call skipped",
+            )
         raise CircuitOpenError(
             self.provider,
             f"circuit open since {snap.opened_at.isoformat() if snap.opened_at else '?'} "
             f"(last error: {snap.last_error or 'unknown'}); call skipped",
         )
+
+    def hold_open(self, until: datetime, reason: str) -> datetime:
+        """Open this provider's breaker for every process until `until` (UTC), with `reason`
+        as the error every skipped call reports. Use it when the provider said when it takes
+        calls again (a spent quota window, an IP block): no call is made before then, and the
+        first call after `until` is the usual single probe, so the provider resumes by itself.
+
+        A hold never shortens an existing one (two processes reading different reset headers
+        keep the later time). Works from any state: a half-open probe that got the refusal
+        holds the breaker open, and its own outcome report is then ignored. Returns the time
+        the breaker is held open until."""
+        now = self._now()
+        until_db = self._db_time(until)
+        reason = reason[:LAST_ERROR_MAX_CHARS]
+        keep_later = sa.case(
+            (
+                sa.and_(
+                    _T.c.state == "open",
+                    _T.c.open_until.is_not(None),
+                    _T.c.open_until > until_db,
+                ),
+                _T.c.open_until,
+            ),
+            else_=until_db,
+        )
+        with self.app_db.begin() as conn:
+            self._ensure_row(conn)
+            conn.execute(
+                sa.update(_T)
+                .where(_T.c.provider == self.provider)
+                .values(
+                    state="open",
+                    opened_at=sa.case((_T.c.state == "open", _T.c.opened_at), else_=now),
+                    open_until=keep_later,
+                    probe_started_at=None,
+                    last_error=reason,
+                    updated_at=now,
+                )
+            )
+            held = conn.execute(
+                sa.select(_T.c.open_until).where(_T.c.provider == self.provider)
+            ).scalar_one()
+
+        self.log.warning(
+            "circuit breaker %s: held open until %s (%s); every process skips its calls",
+            self.provider,
+            held.isoformat() if held else "?",
+            reason,
+        )
+        return held
 
     def record_success(self, *, probe: bool) -> None:
         """The provider answered (any answer that is not its own failure)."""
@@ -251,7 +319,9 @@ class CircuitBreaker:
                 _T.c.window_calls >= self.settings.min_calls,
                 _T.c.window_failures >= _T.c.window_calls * self.settings.failure_rate_threshold,
             )
-            .values(state="open", opened_at=now, probe_started_at=None, updated_at=now)
+            .values(
+                state="open", opened_at=now, probe_started_at=None, open_until=None, updated_at=now
+            )
         )
         if conn.execute(trip).rowcount != 1:
             return None
@@ -276,13 +346,19 @@ class CircuitBreaker:
     def _finish_probe(self, *, failed: bool, error: str | None, now: datetime) -> None:
         if failed:
             values = dict(
-                state="open", opened_at=now, probe_started_at=None, last_error=error, updated_at=now
+                state="open",
+                opened_at=now,
+                probe_started_at=None,
+                open_until=None,
+                last_error=error,
+                updated_at=now,
             )
         else:
             values = dict(
                 state="closed",
                 opened_at=None,
                 probe_started_at=None,
+                open_until=None,
                 window_started_at=now,
                 window_calls=0,
                 window_failures=0,
@@ -313,6 +389,7 @@ class CircuitBreaker:
                     state="closed",
                     opened_at=None,
                     probe_started_at=None,
+                    open_until=None,
                     window_started_at=None,
                     window_calls=0,
                     window_failures=0,

@@ -10,6 +10,7 @@ counting hook into the SDK's HTTP client (an `httpx2.Client` - SDK 2.x refuses p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import threading
@@ -21,13 +22,18 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from phronesis_dagster.resources.errors import (
     MalformedResponseError,
+    ProviderAnswerError,
     ProviderAuthError,
     ProviderError,
     ProviderRequestError,
     ProviderUnavailableError,
     RateLimitWaitExceeded,
 )
-from phronesis_dagster.resources.http_client import CONNECT_TIMEOUT_SECONDS, ProviderResource
+from phronesis_dagster.resources.http_client import (
+    CONNECT_TIMEOUT_SECONDS,
+    ProviderResource,
+    RateLimit,
+)
 
 if TYPE_CHECKING:
     import anthropic
@@ -182,6 +188,15 @@ def build_prompt(prospect: dict, sources: dict) -> str:
     return "Summarise this prospect for a sales rep.\n\n" + text
 
 
+@functools.cache
+def _output_schema() -> dict[str, Any]:
+    """ProspectSummary as the JSON schema structured outputs take (the SDK's own transform,
+    what `messages.parse(output_format=...)` sends)."""
+    import anthropic
+
+    return anthropic.transform_schema(ProspectSummary)
+
+
 class ClaudeResource(ProviderResource):
     """Anthropic Claude: a prospect summary (summary, key facts, wealth signals, talking points)
     from whatever enrichment sources succeeded, validated against a pydantic schema (structured
@@ -189,7 +204,10 @@ class ClaudeResource(ProviderResource):
     `ANTHROPIC_API_KEY`; retries are the SDK's own."""
 
     PROVIDER: ClassVar[str] = "claude"
-    DEFAULT_RPS: ClassVar[int] = 50
+    # Anthropic limits per account tier; 1,000 requests/min is a common tier (the recorded
+    # `anthropic-ratelimit-requests-limit: 1000` header in fixtures/anthropic).
+    DEFAULT_RPS: ClassVar[int] = 16
+    DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {"*": RateLimit(1000, 60)}
 
     api_key: str = Field(description="Anthropic API key (env ANTHROPIC_API_KEY).")
     base_url: str = Field(default=ANTHROPIC_BASE_URL)
@@ -271,19 +289,26 @@ class ClaudeResource(ProviderResource):
         probe = self._admit(MESSAGES_PATH)
         started = time.perf_counter()
         try:
-            message = self.sdk.messages.parse(
+            # `messages.create` with the schema `messages.parse` would send, parsed here: a
+            # truncated or refused answer is named by its stop_reason before anyone tries to
+            # read half a JSON document as a summary.
+            message = self.sdk.messages.create(
                 model=self.model,
                 max_tokens=self.max_output_tokens,
                 system=SYSTEM_PROMPT,
                 messages=[{"role": "user", "content": build_prompt(prospect, sources)}],
-                output_format=ProspectSummary,
+                output_config={"format": {"type": "json_schema", "schema": _output_schema()}},
             )
-            parsed = message.parsed_output
+            self._check_stop_reason(message, started, probe)
+            text = "".join(b.text for b in message.content if getattr(b, "type", "") == "text")
+            parsed = ProspectSummary.model_validate_json(text) if text else None
             if parsed is None:
                 raise MalformedResponseError(
                     self.PROVIDER,
                     f"no structured output (stop_reason={message.stop_reason})",
                 )
+        except ProviderAnswerError:
+            raise  # settled by `_check_stop_reason`
         except Exception as exc:  # noqa: BLE001 - translated below
             error = self._translate(exc)
             if isinstance(error, MalformedResponseError):
@@ -310,6 +335,38 @@ class ClaudeResource(ProviderResource):
             cost_usd=self.cost_usd(usage.input_tokens, usage.output_tokens),
         )
         return parsed
+
+    def _check_stop_reason(self, message: Any, started: float, probe: bool) -> None:
+        """Raise `ProviderAnswerError` for an answer that ended without a whole summary:
+        `max_tokens` (the structured output is cut off), `refusal` (Claude declined) or
+        `model_context_window_exceeded`. Anthropic answered and charged the tokens, so the call
+        is counted as a failure with its cost, and the breaker is told the provider is fine."""
+        reason = getattr(message, "stop_reason", None)
+        explain = {
+            "max_tokens": f"answer cut off at max_tokens ({self.max_output_tokens}): the "
+            "structured summary is incomplete, nothing stored",
+            "refusal": "Claude declined to summarise this prospect (stop_reason=refusal)",
+            "model_context_window_exceeded": "the prompt filled the model's context window",
+        }.get(reason)
+        if explain is None:
+            return
+        usage = getattr(message, "usage", None)
+        try:
+            cost = self.cost_usd(int(usage.input_tokens), int(usage.output_tokens))
+        except (AttributeError, TypeError, ValueError):
+            cost = None
+        error = ProviderAnswerError(self.PROVIDER, explain, http_status=200)
+        self._settle(
+            MESSAGES_PATH,
+            "failure",
+            failed=False,
+            probe=probe,
+            error=str(error),
+            http_status=200,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cost_usd=cost,
+        )
+        raise error
 
     def _translate(self, exc: Exception) -> Exception:
         import anthropic  # loaded already when the SDK raised this

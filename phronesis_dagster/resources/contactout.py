@@ -8,10 +8,22 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
-from phronesis_dagster.resources.http_client import ProviderResource, json_body, optional_str
+from phronesis_dagster.resources.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderRequestError,
+)
+from phronesis_dagster.resources.http_client import (
+    ERROR_BODY_EXCERPT_CHARS,
+    ProviderResource,
+    RateLimit,
+    json_body,
+    optional_str,
+)
 
 CONTACTOUT_BASE_URL = "https://api.contactout.com"
 ENRICH_PATH = "/v1/people/enrich"
+SEARCH_PATH = "/v1/people/search"
 # Without `include` ContactOut returns only the profile (and charges no contact credits).
 CONTACT_FIELDS = ["work_email", "personal_email", "phone"]
 
@@ -48,7 +60,9 @@ def parse_contact(response: httpx.Response) -> ContactInfo | None:
     if not isinstance(body, dict):
         raise ValueError("expected a JSON object")
     profile = body.get("profile")
-    if profile is None:
+    # `{"status_code": 200, "profile": []}` is ContactOut's "found nothing" (no credits spent):
+    # not_found, not a provider failure.
+    if profile is None or profile == [] or profile == {}:
         return None
     if not isinstance(profile, dict):
         raise TypeError("profile is not an object")
@@ -88,13 +102,52 @@ class ContactOutResource(ProviderResource):
     `CONTACTOUT_API_KEY`; calls share one rate limit and circuit breaker across all runs."""
 
     PROVIDER: ClassVar[str] = "contactout"
-    DEFAULT_RPS: ClassVar[int] = 100
+    # Published (api.contactout.com "Rate limits"): 1,200 requests/min on every endpoint, the
+    # search endpoint 60/min.
+    DEFAULT_RPS: ClassVar[int] = 20
+    DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {
+        "*": RateLimit(1200, 60),
+        "search": RateLimit(60, 60),
+    }
+    ENDPOINT_GROUPS: ClassVar[dict[str, str]] = {SEARCH_PATH: "search"}
 
     api_key: str = Field(description="ContactOut API token (env CONTACTOUT_API_KEY).")
     base_url: str = Field(default=CONTACTOUT_BASE_URL)
 
     def validate_config(self) -> None:
         self._require_secret(self.api_key, "CONTACTOUT_API_KEY")
+
+    def refusal(self, response: httpx.Response, method: str, endpoint: str) -> ProviderError | None:
+        """ContactOut's own status codes (api.contactout.com, "Response codes"): 400 = bad
+        credentials or invalid headers, 401 = bad request, 403 = out of credits or no API
+        access; 429 = rate limit, with `retry-after` (generic handling). Credentials and
+        credits stop every call: the breaker is held open and the error says why."""
+        status = response.status_code
+        detail = self._scrub(response.text[:ERROR_BODY_EXCERPT_CHARS].strip())
+        where = f"{method} {endpoint} -> HTTP {status}"
+        if status == 400:
+            return ProviderAuthError(
+                self.PROVIDER,
+                f"{where}: bad credentials or invalid headers (ContactOut's 400); calls held "
+                f"for {self.refusal_hold_seconds:g} s: {detail}",
+                http_status=status,
+                hold_until=self.hold_for_refusal(),
+            )
+        if status == 401:
+            return ProviderRequestError(
+                self.PROVIDER,
+                f"{where}: bad request (ContactOut's 401): {detail}",
+                http_status=status,
+            )
+        if status == 403:
+            return ProviderAuthError(
+                self.PROVIDER,
+                f"{where}: out of credits or no API access (ContactOut's 403); calls held "
+                f"for {self.refusal_hold_seconds:g} s: {detail}",
+                http_status=status,
+                hold_until=self.hold_for_refusal(),
+            )
+        return None
 
     def default_headers(self) -> dict[str, str]:
         return {"token": self.api_key, "Accept": "application/json"}

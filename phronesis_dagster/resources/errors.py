@@ -8,14 +8,29 @@ the HTTP status only.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class ProviderError(Exception):
-    """Base class: something went wrong talking to `provider`."""
+    """Base class: something went wrong talking to `provider`.
 
-    def __init__(self, provider: str, message: str, *, http_status: int | None = None) -> None:
+    `hold_until` set = the provider refuses every call until then (a spent quota window,
+    credentials or credits it will not accept): the client holds the provider's shared breaker
+    open until that time, so no process keeps calling it.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        hold_until: datetime | None = None,
+    ) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.http_status = http_status
+        self.hold_until = hold_until
 
 
 class ProviderConfigError(ProviderError):
@@ -32,6 +47,16 @@ class ProviderRequestError(ProviderError):
 
 class ProviderUnavailableError(ProviderError):
     """5xx, 429, timeouts or connection errors that outlasted the retries."""
+
+
+class ProviderQuotaExhausted(ProviderUnavailableError):
+    """A 429 for a spent hour/day window (or a wait longer than any retry): not retried; the
+    breaker is held open until the window resets (`hold_until`)."""
+
+
+class ProviderAnswerError(ProviderError):
+    """The provider answered, but the answer cannot be used (a truncated structured output,
+    a refusal). The provider is healthy: the breaker counts it as a success."""
 
 
 class RateLimitWaitExceeded(ProviderUnavailableError):

@@ -9,12 +9,19 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
-from phronesis_dagster.resources.http_client import ProviderResource, json_body, optional_str
+from phronesis_dagster.resources.http_client import (
+    ProviderResource,
+    RateLimit,
+    json_body,
+    optional_str,
+)
 
 EXA_BASE_URL = "https://api.exa.ai"
 SEARCH_PATH = "/search"
-HIGHLIGHT_SENTENCES = 2
-HIGHLIGHTS_PER_URL = 3
+# Characters of highlights per result. Exa's current contents option is
+# `highlights: {maxCharacters, query}`; `numSentences` and `highlightsPerUrl` are deprecated
+# (exa.ai/docs "Common Mistakes Reference"; changelog "highlights restored", 2025-11-26).
+HIGHLIGHT_MAX_CHARACTERS = 600
 
 # (kind, pattern) - a mention whose title or highlight matches is a wealth signal. Ordered:
 # the first matching kind per text wins.
@@ -118,7 +125,9 @@ class ExaResource(ProviderResource):
     `EXA_API_KEY`."""
 
     PROVIDER: ClassVar[str] = "exa"
-    DEFAULT_RPS: ClassVar[int] = 100
+    # Published: /search 10 requests/s (docs.exa.ai rate-limits page; its 429 body says so).
+    DEFAULT_RPS: ClassVar[int] = 10
+    DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {"*": RateLimit(10)}
 
     api_key: str = Field(description="Exa API key (env EXA_API_KEY).")
     base_url: str = Field(default=EXA_BASE_URL)
@@ -139,12 +148,7 @@ class ExaResource(ProviderResource):
             "query": query,
             "type": "auto",
             "numResults": max(1, min(num_results, 100)),
-            "contents": {
-                "highlights": {
-                    "numSentences": HIGHLIGHT_SENTENCES,
-                    "highlightsPerUrl": HIGHLIGHTS_PER_URL,
-                }
-            },
+            "contents": {"highlights": {"maxCharacters": HIGHLIGHT_MAX_CHARACTERS, "query": query}},
         }
         result = self._call(
             endpoint=SEARCH_PATH,

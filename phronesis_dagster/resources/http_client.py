@@ -6,8 +6,12 @@ Every provider call goes through `ProviderResource._call`:
 2. each attempt first takes a slot from the shared rate limiter, then sends the request;
 3. tenacity retries 429, 5xx, timeouts and connection errors with exponential backoff and
    jitter, waiting at least what `Retry-After` asks (capped); 401/403 and other 4xx are raised
-   at once; 404 is a normal "no match" (`None`);
-4. the outcome is counted in `api_usage` / `api_call_log` and reported to the breaker.
+   at once; 404 is a normal "no match" (`None`); redirects are followed (at most
+   `MAX_REDIRECTS`), a 3xx is never parsed as an answer;
+4. a 429 whose wait is longer than any retry (a spent hour/day quota window) is not retried:
+   the shared breaker is held open until the window resets (`CircuitBreaker.hold_open`), and
+   so are refusals a provider module marks with `hold_until` (credentials, credits);
+5. the outcome is counted in `api_usage` / `api_call_log` and reported to the breaker.
 
 State that must hold across Dagster runs (breaker, rate-limit budget, usage) lives in the app
 database; the `httpx.Client` is per resource instance and closed at teardown.
@@ -19,7 +23,8 @@ import email.utils
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import dagster as dg
@@ -41,6 +46,7 @@ from phronesis_dagster.resources.errors import (
     ProviderAuthError,
     ProviderConfigError,
     ProviderError,
+    ProviderQuotaExhausted,
     ProviderRequestError,
     ProviderUnavailableError,
     RateLimitWaitExceeded,
@@ -58,6 +64,43 @@ RETRY_MAX_WAIT_SECONDS = 20.0
 MAX_RETRY_AFTER_SECONDS = 60.0
 RATE_LIMIT_MAX_WAIT_SECONDS = 60.0
 ERROR_BODY_EXCERPT_CHARS = 200
+# Redirects a call follows before it is a request error (httpx's default is 20).
+MAX_REDIRECTS = 5
+# How long credentials or credits a provider refused keep its breaker open: long enough that
+# a batch stops calling at once, short enough that a fixed key resumes without a restart.
+DEFAULT_REFUSAL_HOLD_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A published (or plan) limit: `requests` per `per_seconds` (1 or 60).
+
+    The shared limiter counts requests per second, so a per-minute limit is enforced as its
+    per-second share rounded down (1,000/min -> 16/s): no minute can then exceed the limit.
+    """
+
+    requests: int
+    per_seconds: int = 1
+
+    @property
+    def per_second(self) -> int:
+        return max(1, self.requests // self.per_seconds)
+
+    def __str__(self) -> str:
+        unit = "s" if self.per_seconds == 1 else "min"
+        return f"{self.requests}/{unit}"
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """`20`, `20/s` or `1200/min`; ValueError otherwise."""
+        number, _, unit = text.strip().partition("/")
+        seconds = {"": 1, "s": 1, "sec": 1, "min": 60, "m": 60}.get(unit.strip().lower())
+        if seconds is None:
+            raise ValueError(f"unknown unit {unit!r} (use /s or /min)")
+        requests = int(number)
+        if requests < 1:
+            raise ValueError("needs at least 1 request")
+        return cls(requests, seconds)
 
 
 class _RetryableStatus(Exception):
@@ -97,6 +140,11 @@ class ProviderResource(dg.ConfigurableResource):
 
     PROVIDER: ClassVar[str] = ""
     DEFAULT_RPS: ClassVar[int] = 100
+    # The provider's published limits per endpoint group ("*" = every endpoint not listed in
+    # ENDPOINT_GROUPS); each group has its own shared limiter.
+    DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {}
+    # Endpoint path -> the group the provider counts it in (its own per-endpoint limit).
+    ENDPOINT_GROUPS: ClassVar[dict[str, str]] = {}
 
     app_db: AppDatabase
     provider_mode: str = Field(
@@ -119,7 +167,16 @@ class ProviderResource(dg.ConfigurableResource):
         description="Client-side limit shared by every run and machine (None = the provider's "
         "default).",
     )
+    endpoint_rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description="A plan's own per-endpoint limits, {group: '200/min'} (groups as in "
+        "DEFAULT_LIMITS); unset groups keep the published default.",
+    )
     rate_limit_max_wait_seconds: float = Field(default=RATE_LIMIT_MAX_WAIT_SECONDS)
+    refusal_hold_seconds: float = Field(
+        default=DEFAULT_REFUSAL_HOLD_SECONDS,
+        description="How long refused credentials/credits hold the breaker open.",
+    )
     breaker_failure_rate_threshold: float = Field(
         default=0.5, description="Failure share in the window that opens the circuit."
     )
@@ -204,6 +261,8 @@ class ProviderResource(dg.ConfigurableResource):
                     base_url=self.configured_urls()[0].rstrip("/"),
                     headers=self.default_headers(),
                     timeout=httpx.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
+                    follow_redirects=True,
+                    max_redirects=MAX_REDIRECTS,
                 )
             return self._client
 
@@ -233,14 +292,45 @@ class ProviderResource(dg.ConfigurableResource):
             log=self.log,
         )
 
-    @property
-    def rate_limiter(self) -> SharedRateLimiter:
+    def rate_limits_in_effect(self) -> dict[str, str]:
+        """{endpoint group: limit} as this resource enforces it (published default, or the
+        plan's own from `PHRONESIS_PROVIDER_RATE_LIMITS`), e.g. {"*": "10/s"}; for run
+        metadata."""
+        limits = {"*": str(self._limit("*"))}
+        for group in sorted({*self.DEFAULT_LIMITS, *self.endpoint_rate_limits} - {"*"}):
+            limits[group] = str(self._limit(group))
+        return limits
+
+    def _limit(self, group: str) -> RateLimit:
+        if group in self.endpoint_rate_limits:
+            return RateLimit.parse(self.endpoint_rate_limits[group])
+        if group == "*" and self.requests_per_second:
+            return RateLimit(self.requests_per_second)
+        if group in self.DEFAULT_LIMITS:
+            return self.DEFAULT_LIMITS[group]
+        return self._limit("*") if group != "*" else RateLimit(self.DEFAULT_RPS)
+
+    def limiter_for(self, endpoint: str) -> SharedRateLimiter:
+        """The shared limiter of the group `endpoint` counts in (one budget per group)."""
+        group = self.ENDPOINT_GROUPS.get(endpoint, "*")
+        if (
+            group != "*"
+            and group not in self.endpoint_rate_limits
+            and (group not in self.DEFAULT_LIMITS)
+        ):
+            group = "*"
+        bucket = self.PROVIDER if group == "*" else f"{self.PROVIDER}_{group}"
         return SharedRateLimiter(
-            self.PROVIDER,
+            bucket,
             self.app_db,
-            self.requests_per_second or self.DEFAULT_RPS,
+            self._limit(group).per_second,
             max_wait_seconds=self.rate_limit_max_wait_seconds,
         )
+
+    @property
+    def rate_limiter(self) -> SharedRateLimiter:
+        """The limiter of the provider's default group ("*")."""
+        return self.limiter_for("")
 
     @property
     def usage(self) -> UsageTracker:
@@ -264,6 +354,30 @@ class ProviderResource(dg.ConfigurableResource):
                 "circuit breaker %s unavailable (%s); calling anyway", self.PROVIDER, exc
             )
             return False
+
+    def _hold(self, exc: ProviderError) -> None:
+        """Hold the shared breaker open until `exc.hold_until`; never raises."""
+        assert exc.hold_until is not None
+        try:
+            self.breaker.hold_open(exc.hold_until, self._scrub(str(exc)))
+        except Exception as err:  # noqa: BLE001 - bookkeeping must not hide the refusal
+            self.log.warning("circuit breaker %s not held open: %s", self.PROVIDER, err)
+
+    def refusal(self, response: httpx.Response, method: str, endpoint: str) -> ProviderError | None:
+        """A provider's own reading of an error status (its documented codes), or None for the
+        generic mapping. Set `hold_until` on refusals that stop every call (credits, keys)."""
+        return None
+
+    def quota_reset(self, response: httpx.Response, retry_after: float | None) -> datetime | None:
+        """When a 429 means the quota is spent: the time its window resets, else None (a
+        short wait, retried). Generic rule: a `retry-after` longer than any retry waits."""
+        if retry_after is not None and retry_after > self.max_retry_after_seconds:
+            return datetime.now(UTC) + timedelta(seconds=retry_after)
+        return None
+
+    def hold_for_refusal(self) -> datetime:
+        """`hold_until` for refused credentials or credits."""
+        return datetime.now(UTC) + timedelta(seconds=self.refusal_hold_seconds)
 
     def _report(self, *, failed: bool, probe: bool, error: str = "") -> None:
         try:
@@ -358,12 +472,17 @@ class ProviderResource(dg.ConfigurableResource):
             # Our own budget, not the provider's health: the breaker is not told (a probe
             # that never reports back is taken over after the probe timeout).
             raise
-        except ProviderUnavailableError as exc:
-            self._report(failed=True, probe=probe, error=str(exc))
-            raise
-        except ProviderError:
-            # 401/403/4xx: the provider answered, so it is healthy.
-            self._report(failed=False, probe=probe)
+        except ProviderError as exc:
+            # 401/403/4xx: the provider answered, so it is healthy; unless it said it refuses
+            # every call until a given time, which holds the breaker open for every process.
+            if exc.hold_until is None:
+                self._report(
+                    failed=isinstance(exc, ProviderUnavailableError),
+                    probe=probe,
+                    error=str(exc),
+                )
+                raise
+            self._hold(exc)
             raise
         except BaseException:
             self._report(failed=False, probe=probe)
@@ -445,6 +564,10 @@ class ProviderResource(dg.ConfigurableResource):
                 f"{self._scrub(str(exc))}",
                 http_status=exc.status,
             ) from None
+        except httpx.TooManyRedirects:
+            raise ProviderRequestError(
+                self.PROVIDER, f"{method} {endpoint}: more than {MAX_REDIRECTS} redirects"
+            ) from None
         except httpx.TimeoutException as exc:
             raise ProviderUnavailableError(
                 self.PROVIDER,
@@ -468,7 +591,7 @@ class ProviderResource(dg.ConfigurableResource):
         headers: dict[str, str] | None,
         not_found_is_empty: bool,
     ) -> tuple[httpx.Response, float]:
-        self.rate_limiter.acquire()
+        self.limiter_for(endpoint).acquire()
         started = time.perf_counter()
         try:
             response = self.http.request(method, url, json=json, params=params, headers=headers)
@@ -478,14 +601,35 @@ class ProviderResource(dg.ConfigurableResource):
             raise
         latency_ms = (time.perf_counter() - started) * 1000
         status = response.status_code
-        if status < 400 or (status == 404 and not_found_is_empty):
+        if status < 300 or (status == 404 and not_found_is_empty):
             return response, latency_ms
         detail = self._scrub(response.text[:ERROR_BODY_EXCERPT_CHARS].strip())
         outcome = "rate_limited" if status == 429 else "failure"
         self.usage.record(
             self.PROVIDER, endpoint, outcome, http_status=status, latency_ms=latency_ms
         )
-        if status == 429 or status >= 500:
+        if status < 400:
+            # A redirect httpx could not follow (no Location): never an answer to parse.
+            raise ProviderRequestError(
+                self.PROVIDER,
+                f"{method} {endpoint} -> HTTP {status} redirect without a usable Location",
+                http_status=status,
+            )
+        if (refused := self.refusal(response, method, endpoint)) is not None:
+            raise refused
+        if status == 429:
+            retry_after = parse_retry_after(response.headers)
+            if (until := self.quota_reset(response, retry_after)) is not None:
+                # Retrying would hold a thread for an hour or a day: stop every process now.
+                raise ProviderQuotaExhausted(
+                    self.PROVIDER,
+                    f"{method} {endpoint} -> HTTP 429: quota spent until {until.isoformat()} "
+                    f"(not retried; breaker held open until then): {detail}",
+                    http_status=429,
+                    hold_until=until,
+                )
+            raise _RetryableStatus(status, retry_after, detail)
+        if status >= 500:
             raise _RetryableStatus(status, parse_retry_after(response.headers), detail)
         if status in (401, 403):
             raise ProviderAuthError(

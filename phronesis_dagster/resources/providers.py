@@ -15,6 +15,7 @@ from phronesis_dagster.resources.contactout import CONTACTOUT_BASE_URL, ContactO
 from phronesis_dagster.resources.edgar import SEC_DATA_BASE_URL, SEC_WWW_BASE_URL, EdgarResource
 from phronesis_dagster.resources.errors import ProviderConfigError
 from phronesis_dagster.resources.exa import EXA_BASE_URL, ExaResource
+from phronesis_dagster.resources.http_client import RateLimit
 
 MODE_ENV = "PHRONESIS_PROVIDER_MODE"
 EMULATOR_URL_ENV = "PHRONESIS_EMULATOR_URL"
@@ -25,10 +26,19 @@ KEY_ENVS: dict[str, str] = {
     "claude": "ANTHROPIC_API_KEY",
 }
 SEC_USER_AGENT_ENV = "SEC_USER_AGENT"
-# "claude=60,apollo=20": requests per second a provider plan grants, shared by all runs; unset
-# providers keep their resource's default (EDGAR 10, Claude 50, the others 100).
+# A plan's own limits, shared by all runs: "claude=4000/min,apollo.search=400/min,exa=20".
+# `provider=N` (N/s, as before) or `provider=N/min` sets the provider's default group ("*");
+# `provider.group=...` one endpoint group (apollo: enrichment, search; contactout: search).
+# Unset ones keep the published defaults (each resource's DEFAULT_LIMITS).
 RATE_LIMITS_ENV = "PHRONESIS_PROVIDER_RATE_LIMITS"
 PROVIDERS = ("contactout", "exa", "edgar", "apollo", "claude")
+RESOURCE_CLASSES = {
+    "contactout": ContactOutResource,
+    "exa": ExaResource,
+    "edgar": EdgarResource,
+    "apollo": ApolloResource,
+    "claude": ClaudeResource,
+}
 EMULATOR_KEY = "emulator-key"
 EMULATOR_SEC_USER_AGENT = "phronesis-dagster emulator demo@example.com"
 # Path prefixes under which the emulator serves each provider's host.
@@ -55,32 +65,39 @@ def provider_mode(env: dict[str, str] | None = None) -> str:
     return "emulator" if no_keys and env.get(EMULATOR_URL_ENV) else "live"
 
 
-def rate_limits(env: dict[str, str] | None = None) -> dict[str, int]:
-    """`PHRONESIS_PROVIDER_RATE_LIMITS` as {provider: requests per second}; a typo is a
-    configuration error at load time, not a silently ignored limit."""
+def rate_limits(env: dict[str, str] | None = None) -> dict[str, dict[str, RateLimit]]:
+    """`PHRONESIS_PROVIDER_RATE_LIMITS` as {provider: {group: RateLimit}} ("*" = the
+    provider's default group); a typo is a configuration error at load time, not a silently
+    ignored limit."""
     env = dict(os.environ) if env is None else env
-    limits: dict[str, int] = {}
+    limits: dict[str, dict[str, RateLimit]] = {}
     for item in (env.get(RATE_LIMITS_ENV) or "").split(","):
         if not item.strip():
             continue
-        name, _, value = item.partition("=")
-        name = name.strip().lower()
+        key, _, value = item.partition("=")
+        name, _, group = key.strip().lower().partition(".")
+        group = group or "*"
         if name not in PROVIDERS:
             raise ProviderConfigError(
                 "providers",
                 f"{RATE_LIMITS_ENV}: unknown provider {name!r} (one of {', '.join(PROVIDERS)})",
             )
-        try:
-            rate = int(value)
-        except ValueError:
-            rate = 0
-        if rate < 1:
+        groups = sorted(set(RESOURCE_CLASSES[name].DEFAULT_LIMITS) - {"*"})
+        if group != "*" and group not in groups:
             raise ProviderConfigError(
                 "providers",
-                f"{RATE_LIMITS_ENV}: {name} needs a whole number of requests per second >= 1, "
-                f"got {value.strip()!r}",
+                f"{RATE_LIMITS_ENV}: {name} has no endpoint group {group!r}"
+                + (f" (one of {', '.join(groups)})" if groups else " (it has one limit)"),
             )
-        limits[name] = rate
+        try:
+            rate = RateLimit.parse(value)
+        except ValueError:
+            raise ProviderConfigError(
+                "providers",
+                f"{RATE_LIMITS_ENV}: {key.strip()} needs a whole number of requests >= 1, "
+                f"per second (`20`, `20/s`) or per minute (`1200/min`), got {value.strip()!r}",
+            ) from None
+        limits.setdefault(name, {})[group] = rate
     return limits
 
 
@@ -97,16 +114,23 @@ def build_provider_resources(
     return _live_resources(app_db, env, limits)
 
 
-def _common(app_db: AppDatabase, mode: str, limits: dict[str, int]) -> Callable[[str], dict]:
+def _common(
+    app_db: AppDatabase, mode: str, limits: dict[str, dict[str, RateLimit]]
+) -> Callable[[str], dict]:
     def options(provider: str) -> dict:
-        rate = {"requests_per_second": limits[provider]} if provider in limits else {}
+        plan = limits.get(provider, {})
+        rate: dict = {}
+        if plan:
+            rate["endpoint_rate_limits"] = {group: str(limit) for group, limit in plan.items()}
+        if "*" in plan:
+            rate["requests_per_second"] = plan["*"].per_second
         return {"app_db": app_db, "provider_mode": mode, **rate}
 
     return options
 
 
 def _emulator_resources(
-    app_db: AppDatabase, env: dict[str, str], limits: dict[str, int]
+    app_db: AppDatabase, env: dict[str, str], limits: dict[str, dict[str, RateLimit]]
 ) -> dict[str, dg.ConfigurableResource]:
     root = (env.get(EMULATOR_URL_ENV) or "").rstrip("/")
     if not root:
@@ -130,7 +154,7 @@ def _emulator_resources(
 
 
 def _live_resources(
-    app_db: AppDatabase, env: dict[str, str], limits: dict[str, int]
+    app_db: AppDatabase, env: dict[str, str], limits: dict[str, dict[str, RateLimit]]
 ) -> dict[str, dg.ConfigurableResource]:
     credentials = (*KEY_ENVS.values(), SEC_USER_AGENT_ENV)
     missing = [v for v in credentials if not env.get(v)]

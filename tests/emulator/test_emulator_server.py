@@ -216,7 +216,9 @@ VALID_REQUESTS = {
 }
 
 
-@pytest.mark.parametrize("provider", sorted(VALID_REQUESTS))
+# Not EDGAR: SEC answers 403 "Request Rate Threshold Exceeded" without Retry-After and blocks
+# the IP (tests/emulator/test_emulator_edgar.py).
+@pytest.mark.parametrize("provider", sorted(set(VALID_REQUESTS) - {"edgar"}))
 def test_every_provider_answers_429_with_retry_after_over_its_limit(emulator, provider):
     method, base, path, headers, body = VALID_REQUESTS[provider]
     emulator.configure(rate_limit_per_second={provider: 2})

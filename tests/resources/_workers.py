@@ -52,3 +52,21 @@ def race_for_probe(url: str, start_at: float) -> str:
         return "probe" if breaker.before_call() else "closed"
     except CircuitOpenError:
         return "circuit_open"
+
+
+def hold_open(url: str, seconds: float, reason: str) -> str:
+    """Hold the shared breaker open for `seconds` from now; returns the state this process sees."""
+    from datetime import UTC, datetime, timedelta
+
+    breaker = CircuitBreaker("exa", AppDatabase(url=url), SETTINGS)
+    breaker.hold_open(datetime.now(UTC) + timedelta(seconds=seconds), reason)
+    return breaker.snapshot().state
+
+
+def admission_message(url: str) -> str:
+    """Like `check_admission`, with the refusal's message (the reason a source shows)."""
+    breaker = CircuitBreaker("exa", AppDatabase(url=url), SETTINGS)
+    try:
+        return "probe" if breaker.before_call() else "closed"
+    except CircuitOpenError as exc:
+        return f"circuit_open: {exc}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 
 import pytest
@@ -114,3 +115,77 @@ def _run_cross_process(url: str) -> None:
 
 def test_state_shared_between_processes(rdb):
     _run_cross_process(rdb.url)
+
+
+# -- hold_open: the provider said when it takes calls again ------------------------------------
+
+
+def test_hold_open_outlasts_reset_timeout_then_one_probe_resumes(rdb):
+    b, other = breaker(rdb), breaker(rdb)
+    b.hold_open(datetime.now(UTC) + timedelta(seconds=1.2), "SEC rate threshold exceeded (403)")
+    time.sleep(0.7)  # past reset_timeout (0.5 s) but not past the hold
+    with pytest.raises(CircuitOpenError) as info:
+        other.before_call()
+    assert "held open until" in str(info.value)
+    assert "SEC rate threshold exceeded" in str(info.value)
+    time.sleep(0.7)  # past the hold: one probe, nobody else
+    assert other.before_call() is True
+    with pytest.raises(CircuitOpenError):
+        b.before_call()
+    other.record_success(probe=True)
+    snap = b.snapshot()
+    assert (snap.state, snap.open_until) == ("closed", None)
+    assert b.before_call() is False
+
+
+def test_hold_open_never_shortens_a_hold(rdb):
+    b = breaker(rdb)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert b.hold_open(later, "quota spent until the hour") == later
+    kept = b.hold_open(datetime.now(UTC) + timedelta(seconds=1), "minute window")
+    assert kept == later
+    assert b.snapshot().last_error == "minute window"
+
+
+def test_probe_that_meets_the_refusal_holds_the_breaker_open(rdb):
+    b = breaker(rdb)
+    for _ in range(4):
+        b.record_failure("x", probe=False)
+    time.sleep(0.6)
+    assert b.before_call() is True
+    b.hold_open(datetime.now(UTC) + timedelta(minutes=10), "blocked for 10 minutes")
+    b.record_failure("HTTP 403", probe=True)  # the probe's own report no longer matters
+    snap = b.snapshot()
+    assert snap.state == "open" and snap.open_until is not None
+    assert snap.last_error == "blocked for 10 minutes"
+    time.sleep(0.6)  # past reset_timeout: still held
+    with pytest.raises(CircuitOpenError):
+        b.before_call()
+
+
+def test_reset_clears_a_hold(rdb):
+    b = breaker(rdb)
+    b.hold_open(datetime.now(UTC) + timedelta(hours=1), "quota")
+    b.reset()
+    assert b.before_call() is False and b.snapshot().open_until is None
+
+
+def _run_hold_cross_process(url: str) -> None:
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        # Process A learns the provider blocks calls for a while ...
+        held = pool.submit(_workers.hold_open, url, 2.0, "blocked: 403 threshold")
+        assert held.result() == "open"
+        # ... process B is refused with that reason, past the usual reset timeout too ...
+        time.sleep(0.6)
+        refused = pool.submit(_workers.admission_message, url).result()
+        assert refused.startswith("circuit_open:") and "blocked: 403 threshold" in refused
+        # ... and after the hold, exactly one process probes and the provider resumes.
+        time.sleep(1.6)
+        start = time.time() + 1.0
+        results = [pool.submit(_workers.race_for_probe, url, start) for _ in range(2)]
+        assert sorted(r.result() for r in results) == ["circuit_open", "probe"]
+
+
+def test_hold_open_shared_between_processes(rdb):
+    _run_hold_cross_process(rdb.url)

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from phronesis_dagster.resources.edgar import form4_filings, normalize_cik, raw_form4_document
-from phronesis_dagster.resources.edgar_form4 import owner_matches, parse_form4
+from phronesis_dagster.resources.edgar import (
+    form4_filings,
+    normalize_cik,
+    ownership_filings,
+    raw_form4_document,
+)
+from phronesis_dagster.resources.edgar_form4 import (
+    owner_matches,
+    parse_form4,
+    parse_ownership_document,
+)
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sec"
 if not FIXTURES.exists():  # the package ships a copy for the emulator
@@ -145,3 +154,121 @@ def test_submissions_to_raw_form4_documents():
     assert dates == sorted(dates, reverse=True)
     assert raw_form4_document("xslF345X05/wk-form4_1772148856.xml") == "wk-form4_1772148856.xml"
     assert normalize_cik(320193) == "0000320193" == normalize_cik("0000320193")
+
+
+# ---- what each row keeps, against values read by hand from the XML files ------------------
+
+# Apple 0000320193-22-000061 (Katherine Adams), 7 x S on 2022-05-04: (shares, price, owned after)
+APPLE_SALES = [
+    (9136.0, 159.94, 468198.0),
+    (5316.0, 160.82, 462882.0),
+    (4006.0, 161.93, 458876.0),
+    (900.0, 162.77, 457976.0),
+    (1550.0, 163.94, 456426.0),
+    (1800.0, 165.06, 454626.0),
+    (2292.0, 165.95, 452334.0),
+]
+# The price ranges of footnotes F2..F8, one per sale.
+APPLE_RANGES = [
+    ("$159.42", "$160.41"),
+    ("$160.43", "$161.42"),
+    ("$161.44", "$162.41"),
+    ("$162.44", "$163.22"),
+    ("$163.46", "$164.37"),
+    ("$164.55", "$165.51"),
+    ("$165.56", "$166.38"),
+]
+
+
+def test_apple_sales_keep_prices_footnotes_and_the_10b5_1_plan():
+    doc = parse_ownership_document(apple_xml())
+    assert doc.form_type == "4" and doc.issuer_cik == "0000320193"
+    assert doc.rule_10b5_1_checkbox is None  # X0306: filed before the checkbox existed
+    rows = doc.transactions
+    assert [(r.shares, r.price_per_share, r.shares_owned_after) for r in rows] == APPLE_SALES
+    for row, (low, high) in zip(rows, APPLE_RANGES, strict=True):
+        assert (row.code, row.code_label, row.acquired_disposed) == ("S", "Sale", "D")
+        assert row.transaction_date == date(2022, 5, 4) and row.direct_indirect == "D"
+        assert row.value_usd == pytest.approx(row.shares * row.price_per_share)
+        # F1 on the security title: "made pursuant to a Rule 10b5-1 trading plan adopted by
+        # the reporting person on August 16, 2021" -> a planned sale.
+        assert row.rule_10b5_1 is True
+        assert row.footnotes[0].startswith("This transaction was made pursuant to a Rule 10b5-1")
+        assert row.price_is_weighted_average
+        assert f"prices ranging from {low} to {high}" in row.price_footnote
+        assert row.footnotes[1] == row.price_footnote and len(row.footnotes) == 2
+
+
+def test_374water_checkbox_and_derivative_terms():
+    doc = parse_ownership_document(water())
+    assert doc.rule_10b5_1_checkbox is False  # <aff10b5One>false</aff10b5One>
+    grant, option = doc.transactions
+    assert grant.rule_10b5_1 is False and option.rule_10b5_1 is False
+    assert (grant.code_label, grant.shares, grant.value_usd) == ("Grant", 757756.0, 0.0)
+    assert grant.footnotes[0].startswith("Vesting commencement date is March 31, 2025.")
+    assert option.is_derivative and option.security_title == "Stock options (right to buy)"
+    assert option.exercise_price == 0.33 and option.expiration_date == date(2035, 4, 29)
+    assert option.exercise_date is None  # only <footnoteId id="F1"/> stands there
+    assert option.underlying_security_title == "Common Stock"
+    assert option.underlying_shares == 757576.0 and option.shares == 757576.0
+    assert grant.exercise_price is None and grant.underlying_shares is None
+
+
+def test_snowflake_footnotes_per_row_and_no_plan_information():
+    rows = parse_ownership_document(snow()).transactions
+    assert [r.code for r in rows] == ["M", "S", "S", "S", "S", "S", "M"]
+    sale = rows[1]
+    assert sale.footnotes[0] == (
+        "The sales reported in this Form 4 were effected for financial and tax planning purposes."
+    )
+    assert "ranging from $150.300 to $151.295, inclusive" in sale.price_footnote
+    assert sale.price_is_weighted_average and len(sale.footnotes) == 2
+    assert all(r.rule_10b5_1 is None for r in rows)  # no checkbox, no 10b5-1 footnote
+    option = rows[-1]
+    assert option.is_derivative and option.exercise_price == 8.88
+    assert option.expiration_date == date(2029, 8, 26) and option.exercise_date is None
+    assert option.underlying_shares == 200000.0 and option.code_label == "Option exercise"
+    assert not rows[0].price_is_weighted_average and rows[0].price_footnote is None
+
+
+def test_form5_gift_and_form3_owner():
+    doc = parse_ownership_document(_read("edgartools__data_ownership_form5.snow.xml"))
+    assert doc.form_type == "5" and [o.name for o in doc.owners] == ["McMahon John Dennis"]
+    (gift,) = doc.transactions
+    assert (gift.code_label, gift.shares, gift.shares_owned_after) == ("Gift", 61386.0, 54666.0)
+    assert gift.form_type == "5" and gift.transaction_date == date(2021, 12, 23)
+    assert gift.footnotes == (
+        "Represents shares that the Reporting Person transferred for no consideration.",
+        "Includes shares to be issued in connection with the vesting of one or more restricted "
+        "stock units.",
+    )
+    form3 = parse_ownership_document(_read("edgartools__data_ownership_form3.snow.xml"))
+    assert form3.form_type == "3" and form3.transactions == () and form3.owners
+
+
+def test_a_footnote_saying_not_under_a_plan_is_not_a_plan():
+    xml = apple_xml().replace(
+        "This transaction was made pursuant to a Rule 10b5-1",
+        "This transaction was not made pursuant to a Rule 10b5-1",
+    )
+    assert all(r.rule_10b5_1 is None for r in parse_ownership_document(xml).transactions)
+
+
+def test_owner_submissions_and_pages_list_ownership_filings():
+    owner = json.loads(
+        _read(
+            "edgartools_cassette__data.sec.gov_submissions_CIK0001462356.json",
+            "CIK0001462356.json",
+        )
+    )
+    filings = ownership_filings(owner["filings"]["recent"])
+    # Forms 3/4/5 only (the 144s are not ownership filings); counted by hand: 261 of 268.
+    assert len(filings) == 261 and {f.form for f in filings} == {"3", "4", "5"}
+    assert filings[0].accession_number == "0001462356-25-000012"
+    assert filings[0].raw_document == "wk-form4_1763163012.xml"
+    page = json.loads(
+        _read("edgartools_cassette__data.sec.gov_submissions_CIK0001009672-submissions-001.json")
+    )
+    page_filings = ownership_filings(page)  # a page: the parallel arrays only
+    assert page_filings and {f.form for f in page_filings} <= {"4", "4/A"}
+    assert "4/A" in {f.form for f in page_filings}

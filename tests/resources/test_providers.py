@@ -90,9 +90,44 @@ def test_rate_limits_from_the_environment_reach_the_shared_limiter(rdb):
     resources = build_provider_resources(rdb, env=env)
     assert resources["claude"].rate_limiter.requests_per_second == 80
     assert resources["edgar"].rate_limiter.requests_per_second == 5
-    # Providers left out keep their defaults.
-    assert resources["exa"].rate_limiter.requests_per_second == 100
+    # Providers left out keep their published defaults.
+    assert resources["exa"].rate_limiter.requests_per_second == 10
     assert isinstance(resources["claude"].api_key, dg.EnvVar)
+
+
+def test_published_defaults_per_endpoint_are_the_limits_in_effect(rdb):
+    resources = build_provider_resources(rdb, env=ALL_LIVE)
+    in_effect = {name: r.rate_limits_in_effect() for name, r in resources.items()}
+    assert in_effect == {
+        "exa": {"*": "10/s"},
+        "contactout": {"*": "1200/min", "search": "60/min"},
+        "apollo": {"*": "200/min", "enrichment": "1000/min", "search": "200/min"},
+        "claude": {"*": "1000/min"},
+        "edgar": {"*": "10/s"},
+    }
+    apollo = resources["apollo"]
+    # Each endpoint group has its own shared budget, a per-minute limit as its per-second share.
+    assert apollo.limiter_for("/api/v1/people/match").requests_per_second == 16
+    assert apollo.limiter_for("/api/v1/people/match").provider == "apollo_enrichment"
+    assert apollo.limiter_for("/api/v1/mixed_people/api_search").requests_per_second == 3
+    assert resources["contactout"].limiter_for("/v1/people/enrich").requests_per_second == 20
+
+
+def test_a_plans_own_limits_per_endpoint_from_the_environment(rdb):
+    value = "apollo.search=600/min, apollo.enrichment=30/s, contactout=3000/min, exa=20/s"
+    env = {**ALL_LIVE, "PHRONESIS_PROVIDER_RATE_LIMITS": value}
+    resources = build_provider_resources(rdb, env=env)
+    assert resources["apollo"].rate_limits_in_effect() == {
+        "*": "200/min",
+        "enrichment": "30/s",
+        "search": "600/min",
+    }
+    assert (
+        resources["apollo"].limiter_for("/api/v1/mixed_people/api_search").requests_per_second == 10
+    )
+    assert resources["contactout"].rate_limits_in_effect()["*"] == "3000/min"
+    assert resources["contactout"].limiter_for("/v1/people/enrich").requests_per_second == 50
+    assert resources["exa"].rate_limiter.requests_per_second == 20
 
 
 @pytest.mark.parametrize(
@@ -102,6 +137,9 @@ def test_rate_limits_from_the_environment_reach_the_shared_limiter(rdb):
         ("claude=0", "claude needs a whole number"),
         ("claude=fast", "got 'fast'"),
         ("claude", "got ''"),
+        ("claude=100/hour", "per minute"),
+        ("exa.search=5", "exa has no endpoint group 'search'"),
+        ("apollo.people=5", "one of enrichment, search"),
     ],
 )
 def test_a_bad_rate_limit_setting_stops_the_load_with_a_clear_error(rdb, value, message):
