@@ -15,8 +15,8 @@ from multiprocessing import get_context
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.resources.errors import RateLimitWaitExceeded
 from phronesis_dagster.resources import rate_limit
+from phronesis_dagster.resources.errors import RateLimitWaitExceeded
 from phronesis_dagster.resources.rate_limit import SharedRateLimiter, bucket_location
 from tests.resources import _workers
 
@@ -118,7 +118,8 @@ def test_a_dropped_bucket_connection_is_not_the_callers_failure(pg_rdb, monkeypa
 
 def _bucket_rows(app_db, provider: str) -> int:
     with app_db.connect() as conn:
-        return conn.execute(sa.text(f'SELECT count(*) FROM "ratelimit___provider_{provider}"')).scalar()
+        table = f"ratelimit___provider_{provider}"
+        return conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar()
 
 
 def _kill_bucket_connections(app_db) -> int:
