@@ -16,5 +16,13 @@ enrichment_batch_job = dg.define_asset_job(
     description="Enrich one batch of prospects (a dynamic partition added by "
     "enrichment_request_sensor): the four data sources and the AI summary at once, then the "
     "merged status, requests and job progress.",
-    tags={"phronesis/domain": "enrichment"},
+    tags={
+        "phronesis/domain": "enrichment",
+        # A run whose process died (OOM, evicted pod, SIGKILL) is re-executed from failure:
+        # finished steps are not run again, and inside enrich_batch the stored source results
+        # keep finished sources from being called again (sensors/recovery.py). More retries
+        # than the instance's default (2), because a retry costs no provider call twice.
+        "dagster/max_retries": "5",
+        "dagster/retry_strategy": "FROM_FAILURE",
+    },
 )
