@@ -22,6 +22,7 @@ failed prune is logged and tried again at the next interval.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -131,8 +132,14 @@ class SharedRateLimiter:
         self.provider = provider
         self.requests_per_second = requests_per_second
         self.max_wait_seconds = max_wait_seconds
-        self.location = bucket_location(app_db.url)
+        self._app_db_url = app_db.url
         self._dropped = 0  # consecutive attempts that lost their bucket connection
+
+    @functools.cached_property
+    def location(self) -> str:
+        """The bucket's database (`bucket_location`); a non-PostgreSQL app database is an
+        error at the first acquire."""
+        return bucket_location(self._app_db_url)
 
     @property
     def _key(self) -> tuple[int, str, str, int]:
