@@ -1,5 +1,5 @@
-"""Shared fixtures: a fresh, migrated app database per test (SQLite file or a new PostgreSQL
-database that is dropped afterwards), so tests never share state."""
+"""Shared fixtures: a fresh, migrated PostgreSQL app database per test (a new database on the
+machine's server, dropped afterwards), so tests never share state."""
 
 from __future__ import annotations
 
@@ -22,14 +22,6 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 def _admin_engine() -> sa.Engine:
     return sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-
-
-@pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    """A migrated SQLite app database in the test's own folder."""
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    migrate.upgrade(url)
-    return url
 
 
 @pytest.fixture
@@ -56,10 +48,10 @@ def postgres_url(empty_postgres_url: str) -> str:
     return empty_postgres_url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest) -> str:
-    """Runs the test once on SQLite (the embedded default) and once on the real PostgreSQL."""
-    return request.getfixturevalue(f"{request.param}_url")
+@pytest.fixture
+def db_url(postgres_url: str) -> str:
+    """The test's migrated app database (PostgreSQL, the one database the code speaks)."""
+    return postgres_url
 
 
 @pytest.fixture

@@ -1,7 +1,11 @@
-"""Monthly partitions of `activity_log` on PostgreSQL, created ahead by the pipeline.
+"""Monthly partitions of the web app's `activity_log`, created ahead by the pipeline.
 
-`activity_log` is `PARTITION BY RANGE (created_at)` with a DEFAULT partition, so an insert for a
-month without a partition is never lost: it lands in `activity_log_default`. This asset keeps the
+`activity_log` is `PARTITION BY RANGE (created_at)` (schema.sql); migration 0002 gives it a
+DEFAULT partition, so an insert for a month without a partition is never lost: it lands in
+`activity_log_default`. New partitions follow the web app's naming (`activity_log_2026_02`) and
+indexes (BRIN on created_at, (tenant_id, action_type, created_at DESC), (user_id, created_at
+DESC), GIN on metadata). A month is "partitioned" when any attached partition covers it, whatever
+its name, so partitions the web app made itself are left alone. This asset keeps the
 current month and the next `months_ahead` months ready, and gives every month that has rows
 parked in the DEFAULT partition (up to that horizon) its own partition, moving those rows into
 it. It is idempotent: existing partitions are left alone.
@@ -34,8 +38,8 @@ def add_months(month: date, n: int) -> date:
 
 
 def partition_name(month: date) -> str:
-    """`activity_log_y2025m03` for March 2025."""
-    return f"activity_log_y{month.year:04d}m{month.month:02d}"
+    """`activity_log_2025_03` for March 2025 (the web app's naming)."""
+    return f"activity_log_{month.year:04d}_{month.month:02d}"
 
 
 @dataclass(frozen=True)
@@ -59,15 +63,15 @@ def ensure_activity_log_partitions(
     """Create the monthly partitions of `activity_log` from `today`'s month to `months_ahead`
     months later, plus any earlier month with rows in the DEFAULT partition, moving those rows.
 
-    PostgreSQL only; runs in the caller's transaction (all or nothing).
+    Runs in the caller's transaction (all or nothing).
     """
-    if conn.dialect.name != "postgresql":
-        raise ValueError("activity_log is only partitioned on PostgreSQL")
     if months_ahead < 0:
         raise ValueError(f"months_ahead must be >= 0, got {months_ahead}")
     # One maintainer at a time; a second run waits, then finds the partitions already there.
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('activity_log_partitions'))"))
-    existing = set(conn.execute(sa.text(load_sql("activity_log_partitions_list"))).scalars())
+    attached = conn.execute(sa.text(load_sql("activity_log_partitions_list"))).all()
+    existing = {row.name for row in attached}
+    covered = {row.month for row in attached if row.month is not None}
     first = month_start(today)
     horizon = add_months(first, months_ahead)
     wanted = {add_months(first, i) for i in range(months_ahead + 1)}
@@ -79,7 +83,7 @@ def ensure_activity_log_partitions(
     rescued = 0
     for month in sorted(wanted):
         name = partition_name(month)
-        if name in existing:
+        if month in covered or name in existing:
             continue
         bounds = {
             "name": name,
@@ -122,22 +126,12 @@ def activity_log_partitions(
     config: ActivityLogPartitionsConfig,
     app_db: AppDatabase,
 ) -> dg.MaterializeResult:
-    """Monthly partitions of `activity_log`, created ahead of time (PostgreSQL).
+    """Monthly partitions of `activity_log`, created ahead of time.
 
     Keeps the current UTC month and the next `months_ahead` months partitioned, and moves rows
     that landed in `activity_log_default` into their month's new partition in the same
-    transaction. Safe to re-run. On SQLite `activity_log` is a plain table and this is a no-op.
+    transaction. Safe to re-run; partitions the web app created (any name) are left alone.
     """
-    if not app_db.is_postgres:
-        context.log.info("SQLite has no table partitioning: nothing to do")
-        return dg.MaterializeResult(
-            metadata={
-                "skipped": dg.MetadataValue.text(
-                    "No-op on SQLite: activity_log is a plain table there (no partitions)."
-                ),
-                "dialect": dg.MetadataValue.text(app_db.dialect),
-            }
-        )
     started = time.perf_counter()
     today = datetime.now(UTC).date()
     with app_db.begin() as conn:

@@ -27,11 +27,9 @@ PREVIEW_ROWS = 20
 SOURCE_RECORDS_MARKER = "__SOURCE_RECORDS__"
 
 
-def source_records_sql(sql_name: str, dialect: str) -> str:
-    """`sql_name` with the per-source records query of `dialect` in place of its marker."""
-    if dialect not in ("postgresql", "sqlite"):
-        raise ValueError(f"unsupported database dialect {dialect!r}")
-    records = load_sql(f"ops_source_records_{dialect}").strip()
+def source_records_sql(sql_name: str) -> str:
+    """`sql_name` with the per-source records query in place of its marker."""
+    records = load_sql("ops_source_records").strip()
     return load_sql(sql_name).replace(SOURCE_RECORDS_MARKER, records)
 
 
@@ -73,11 +71,11 @@ def enrichment_health_daily(
     """
     started = time.monotonic()
     day = context.partition_time_window.start.date()
-    params = day_params(app_db, day)
+    params = day_params(day)
     with app_db.begin() as conn:
         conn.execute(sa.text(load_sql("ops_health_delete_day")), {"day": params["day"]})
         conn.execute(
-            sa.text(source_records_sql(f"ops_health_insert_{app_db.dialect}", app_db.dialect)),
+            sa.text(source_records_sql("ops_health_insert")),
             params,
         )
         rows = [
@@ -148,7 +146,7 @@ def enrichment_error_feed(
     with app_db.begin() as conn:
         conn.execute(sa.text(load_sql("ops_error_feed_delete")))
         conn.execute(
-            sa.text(source_records_sql("ops_error_feed_insert", app_db.dialect)),
+            sa.text(source_records_sql("ops_error_feed_insert")),
             {"limit": config.limit},
         )
         preview = [
@@ -199,7 +197,7 @@ def tenant_activity_daily(
     """
     started = time.monotonic()
     day = context.partition_time_window.start.date()
-    params = day_params(app_db, day)
+    params = day_params(day)
     with app_db.begin() as conn:
         conn.execute(sa.text(load_sql("ops_tenant_activity_delete_day")), {"day": params["day"]})
         conn.execute(sa.text(load_sql("ops_tenant_activity_insert")), {"day": params["day"]})

@@ -65,20 +65,10 @@ api_call_log = dg.AssetSpec(
 )
 
 
-def day_params(app_db: AppDatabase, day: date) -> dict:
-    """Bind values for `:day`, `:start`, `:end` (the UTC day `[start, end)`).
-
-    On SQLite dates and timestamps are text; bare ISO dates compare correctly against every
-    timestamp format seen there (`YYYY-MM-DD HH:MM:SS[.ffffff]`, with a space or a `T`).
-    """
-    if app_db.is_postgres:
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return {"day": day, "start": start, "end": start + timedelta(days=1)}
-    return {
-        "day": day.isoformat(),
-        "start": day.isoformat(),
-        "end": (day + timedelta(days=1)).isoformat(),
-    }
+def day_params(day: date) -> dict:
+    """Bind values for `:day`, `:start`, `:end` (the UTC day `[start, end)`)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return {"day": day, "start": start, "end": start + timedelta(days=1)}
 
 
 def configured_quotas(environ: Mapping[str, str] | None = None) -> dict[str, int]:
@@ -294,25 +284,23 @@ def api_quota_daily(
             redis_status = f"unreachable, used the web-app counts already stored ({exc})"
             context.log.warning(f"api_quota_daily {day}: {redis_status}")
 
-    params = day_params(app_db, day)
-    as_param = (lambda d: d) if app_db.is_postgres else (lambda d: d.isoformat())
+    params = day_params(day)
     with app_db.begin() as conn:
-        if app_db.is_postgres:
-            # The hourly refresh and a manual run of the same day would race on the unique key.
-            conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(hashtext('api_quota_daily'), :d)"),
-                {"d": day.toordinal()},
-            )
+        # The hourly refresh and a manual run of the same day would race on the unique key.
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext('api_quota_daily'), :d)"),
+            {"d": day.toordinal()},
+        )
         _exec_many(
             conn,
             "quota_upsert_web_app_usage",
             [
-                {"provider": p, "day": as_param(d), "success_count": n}
+                {"provider": p, "day": d, "success_count": n}
                 for (p, d), n in sorted(web_counts.items())
             ],
         )
         conn.execute(sa.text(load_sql("quota_delete_day")), {"day": params["day"]})
-        conn.execute(sa.text(load_sql(f"quota_daily_insert_{app_db.dialect}")), params)
+        conn.execute(sa.text(load_sql("quota_daily_insert")), params)
         _exec_many(
             conn,
             "quota_zero_fill",
@@ -322,7 +310,7 @@ def api_quota_daily(
             row.provider: row
             for row in conn.execute(
                 sa.text(load_sql("quota_mtd_calls")),
-                {"day": params["day"], "month_start": as_param(month_start)},
+                {"day": params["day"], "month_start": month_start},
             )
         }
         burns = [

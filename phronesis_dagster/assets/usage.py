@@ -36,8 +36,7 @@ _PARAM_TYPES: dict[str, sa.types.TypeEngine] = {
 
 
 def sql_statement(sql: str) -> sa.TextClause:
-    """`sa.text(sql)` with date/timestamp parameters typed, so SQLite stores them in the same
-    text format SQLAlchemy uses for the models (and PostgreSQL gets real date/timestamptz)."""
+    """`sa.text(sql)` with its date/timestamp parameters typed (date, timestamptz)."""
     names = set(_PARAM.findall(sql))
     typed = [sa.bindparam(n, type_=t) for n, t in _PARAM_TYPES.items() if n in names]
     return sa.text(sql).bindparams(*typed)
@@ -59,41 +58,19 @@ def counter_aggregates() -> str:
     )
 
 
-def day_window_sql(dialect: str) -> str:
-    """The half-open `[start, end)` predicate on `activity_log.created_at` for `dialect`."""
-    if dialect not in ("postgresql", "sqlite"):
-        raise ValueError(f"unsupported database dialect {dialect!r}")
-    return load_sql(f"usage_day_window_{dialect}").strip()
-
-
-def day_window_params(dialect: str, day: date) -> dict:
-    """Bind values for `day_window_sql`: the UTC day `[day 00:00, day+1 00:00)`.
-
-    SQLite stores timestamps as text, and not always in one format (SQLAlchemy writes
-    `YYYY-MM-DD HH:MM:SS.ffffff`, `CURRENT_TIMESTAMP` writes `YYYY-MM-DD HH:MM:SS`, other writers
-    may use a `T` or a UTC offset). Comparing those strings directly would put a server-default
-    `00:00:00` row into the previous day, so the exact test normalises with `datetime()` (UTC,
-    whole seconds; flooring never crosses a whole-second boundary) while a window widened by a
-    day on the raw column keeps the `created_at` index usable.
-    """
+def day_window_params(day: date) -> dict:
+    """Bind values of the rollup's half-open UTC day `[day 00:00, day+1 00:00)`."""
     start = datetime.combine(day, dtime.min, tzinfo=UTC)
-    end = start + timedelta(days=1)
-    if dialect == "postgresql":
-        return {"start": start, "end": end}
-    return {
-        "wide_start": (day - timedelta(days=1)).isoformat(),
-        "wide_end": (day + timedelta(days=2)).isoformat(),
-        "start_text": start.strftime("%Y-%m-%d %H:%M:%S"),
-        "end_text": end.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    return {"start": start, "end": start + timedelta(days=1)}
 
 
-def rollup_insert_sql(dialect: str) -> str:
+def rollup_insert_sql() -> str:
     """The rollup `INSERT ... SELECT`, with the counter columns generated from COUNTER_COLUMNS."""
+    columns = [column for _, column in _counters()]
     return load_sql("usage_rollup_insert").format(
-        counter_columns=", ".join(column for _, column in _counters()),
+        counter_columns=", ".join(columns),
         counter_aggregates=counter_aggregates(),
-        day_window=day_window_sql(dialect),
+        counter_values=", ".join(f"c.{column}" for column in columns),
     )
 
 
@@ -111,18 +88,16 @@ class UsageRollupStats:
 
 def rollup_usage_day(conn: sa.Connection, day: date) -> UsageRollupStats:
     """Recompute `usage_metrics_daily` for one UTC `day` on `conn` (the caller's transaction)."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        # Two runs of the same day would otherwise race into the unique key; the second waits.
-        conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtext('usage_metrics_daily'), :d)"),
-            {"d": day.toordinal()},
-        )
-        conn.exec_driver_sql(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'")
+    # Two runs of the same day would otherwise race into the unique key; the second waits.
+    conn.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtext('usage_metrics_daily'), :d)"),
+        {"d": day.toordinal()},
+    )
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'")
     conn.execute(sql_statement(load_sql("usage_rollup_delete")), {"day": day})
     conn.execute(
-        sql_statement(rollup_insert_sql(dialect)),
-        {"day": day, "now": datetime.now(UTC), **day_window_params(dialect, day)},
+        sql_statement(rollup_insert_sql()),
+        {"day": day, "now": datetime.now(UTC), **day_window_params(day)},
     )
     summary = conn.execute(sql_statement(load_sql("usage_day_summary")), {"day": day}).one()
     top = conn.execute(
@@ -162,7 +137,7 @@ activity_log = dg.AssetSpec(
     description=(
         "User actions written by the Phronesis web app (login, search, profile view, enrichment, "
         "list and status changes, notes, CSV exports, personas, lookalike searches). Owned by the "
-        "web app; on PostgreSQL it is range-partitioned by month (see `activity_log_partitions`)."
+        "web app; range-partitioned by month (see `activity_log_partitions`)."
     ),
 )
 
@@ -177,7 +152,10 @@ activity_log = dg.AssetSpec(
 def usage_metrics_daily(
     context: dg.AssetExecutionContext, app_db: AppDatabase
 ) -> dg.MaterializeResult:
-    """Per UTC day, tenant and user: one counter per action type plus `total_events`.
+    """Per UTC day, tenant and user: the web app's six counters plus ours (README, data contract).
+
+    One counter per action type, `lists_created` (lists whose first-ever add happened that day,
+    credited to the user who made it) and `total_events`.
 
     Each partition is one UTC day, recomputed from `activity_log` in one transaction (delete the
     day, then one `INSERT ... SELECT ... GROUP BY tenant_id, user_id`). Re-running a day is safe

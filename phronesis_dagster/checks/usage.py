@@ -15,7 +15,6 @@ from phronesis_dagster.assets.activity_partitions import DEFAULT_PARTITION, acti
 from phronesis_dagster.assets.usage import (
     _counters,
     day_window_params,
-    day_window_sql,
     sql_statement,
     usage_metrics_daily,
 )
@@ -52,20 +51,16 @@ def reconcile_result(app_db: AppDatabase, day: date) -> dg.AssetCheckResult:
     add up to its `total_events`."""
     counters = _counters()
     with app_db.connect() as conn:
-        dialect = conn.dialect.name
         source_sql = load_sql("usage_check_source_counts").format(
             source_counts=", ".join(
                 f"COUNT(*) FILTER (WHERE action_type = '{a}') AS {c}" for a, c in counters
             ),
-            day_window=day_window_sql(dialect),
         )
         usage_sql = load_sql("usage_check_usage_sums").format(
             usage_sums=", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for _, c in counters),
             row_sum=" + ".join(c for _, c in counters),
         )
-        source = (
-            conn.execute(sql_statement(source_sql), day_window_params(dialect, day)).one()._mapping
-        )
+        source = conn.execute(sql_statement(source_sql), day_window_params(day)).one()._mapping
         usage = conn.execute(sql_statement(usage_sql), {"day": day}).one()._mapping
     mismatches = {
         column: (int(source[column]), int(usage[column]))
@@ -89,13 +84,7 @@ def reconcile_result(app_db: AppDatabase, day: date) -> dg.AssetCheckResult:
 
 
 def default_partition_result(app_db: AppDatabase) -> dg.AssetCheckResult:
-    """Passes when `activity_log_default` is empty (always on SQLite, which has no partitions)."""
-    if not app_db.is_postgres:
-        return dg.AssetCheckResult(
-            check_name=DEFAULT_PARTITION_EMPTY_CHECK,
-            passed=True,
-            metadata={"note": "SQLite: activity_log is not partitioned"},
-        )
+    """Passes when `activity_log_default` is empty."""
     with app_db.connect() as conn:
         months = conn.execute(sa.text(load_sql("activity_log_default_months"))).all()
     rows = sum(int(m.n) for m in months)

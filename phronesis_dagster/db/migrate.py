@@ -10,6 +10,8 @@ from alembic.config import Config
 from phronesis_dagster.resources.app_db import default_database_url, normalize_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Alembic's bookkeeping table (see migrations/env.py).
+VERSION_TABLE = "phronesis_alembic_version"
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -39,4 +41,5 @@ def current(url: str | None = None) -> str | None:
     from phronesis_dagster.resources.app_db import engine_for
 
     with engine_for(url or default_database_url()).connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()

@@ -1,23 +1,27 @@
-"""SQLAlchemy 2 models of the app database.
+"""SQLAlchemy 2 models of the app database (PostgreSQL only).
 
-One metadata serves PostgreSQL (production) and SQLite (the embedded default). Types that only
-PostgreSQL has (JSONB, INET) are variants, so the same model works on both; PostgreSQL-only
-structure (the partitioned ``activity_log``, BRIN/GIN indexes, row-level security) is applied by the
-migrations, which check the dialect.
+Two owners share this database. The web app's migrations own `tenants`, `users`, `prospects`,
+`activity_log` and `usage_metrics_daily` (../shared/webapp/schema.sql, copied to
+`db/sql/webapp_schema.sql`): their models below mirror that schema column for column (UUID ids,
+TEXT) plus the columns migration 0002 adds to `prospects` and `usage_metrics_daily`. Every other
+table is ours. The models are how the code names columns; the migrations create the tables
+(`schema.sql` verbatim for the web app's, then 0002 for ours), never `metadata.create_all`.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# BIGINT on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-IPAddress = sa.String(45).with_variant(postgresql.INET(), "postgresql")
+BigId = sa.BigInteger()
+# The web app's ids: UUID columns, read back as `uuid.UUID`.
+UuidId = sa.Uuid(as_uuid=True)
+JSONDoc = postgresql.JSONB()
+IPAddress = postgresql.INET()
 UtcDateTime = sa.DateTime(timezone=True)
 
 ACTION_TYPES: tuple[str, ...] = (
@@ -34,8 +38,9 @@ ACTION_TYPES: tuple[str, ...] = (
     "lookalike_search",
 )
 
-# usage_metrics_daily counter column for each action type. The first five names are the ones the
-# web app's dashboard already reads, so they keep their historical spelling.
+# usage_metrics_daily counter column for each action type. The first five are the web app's
+# columns; the others are ours (0002). The web app's sixth counter, `lists_created`, has no action
+# type of its own: see LISTS_CREATED_COLUMN and the README's data contract.
 COUNTER_COLUMNS: dict[str, str] = {
     "login": "total_logins",
     "search_executed": "searches_executed",
@@ -50,20 +55,36 @@ COUNTER_COLUMNS: dict[str, str] = {
     "lookalike_search": "lookalike_searches",
 }
 
+LISTS_CREATED_COLUMN = "lists_created"
+
 ENRICHMENT_STATUSES: tuple[str, ...] = ("pending", "in_progress", "complete", "failed")
 REQUEST_STATUSES: tuple[str, ...] = ("pending", "queued", "running", "done", "rejected", "failed")
 JOB_STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
+# Provider names (api_usage, api_call_log, Redis counters, rate limits, circuit breaker).
 PROVIDERS: tuple[str, ...] = ("contactout", "exa", "edgar", "apollo", "claude")
+# Keys of prospects.enrichment_source_status, as the web app reads them: the EDGAR *source* is
+# `sec` there, while its *provider* name stays `edgar`.
+SOURCE_KEYS: tuple[str, ...] = ("apollo", "contactout", "exa", "sec", "claude")
 
-# Tables that carry a tenant_id and get a row-level-security policy on PostgreSQL.
-TENANT_TABLES: tuple[str, ...] = (
+# The web app's tables (schema.sql); everything else in this metadata is ours.
+WEBAPP_TABLES: tuple[str, ...] = (
+    "tenants",
     "users",
     "prospects",
     "activity_log",
     "usage_metrics_daily",
+)
+# The web app's tables that carry its own row-level-security policy (schema.sql).
+WEBAPP_RLS_TABLES: tuple[str, ...] = ("prospects", "activity_log", "usage_metrics_daily")
+# Our tables that carry a tenant_id and get a policy on the same setting (migration 0002).
+OUR_TENANT_TABLES: tuple[str, ...] = (
     "enrichment_requests",
     "enrichment_jobs",
+    "enrichment_source_results",
+    "enrichment_error_feed",
+    "tenant_activity_daily",
 )
+TENANT_TABLES: tuple[str, ...] = (*WEBAPP_RLS_TABLES, *OUR_TENANT_TABLES)
 
 
 def _in_check(column: str, values: tuple[str, ...], name: str) -> sa.CheckConstraint:
@@ -72,7 +93,11 @@ def _in_check(column: str, values: tuple[str, ...], name: str) -> sa.CheckConstr
 
 
 def _now() -> sa.TextClause:
-    return sa.text("CURRENT_TIMESTAMP")
+    return sa.text("now()")
+
+
+def _uuid() -> sa.TextClause:
+    return sa.text("gen_random_uuid()")
 
 
 class Base(DeclarativeBase):
@@ -80,53 +105,65 @@ class Base(DeclarativeBase):
 
 
 class Tenant(Base):
+    """The web app's table (schema.sql)."""
+
     __tablename__ = "tenants"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(sa.String(200))
-    plan: Mapped[str] = mapped_column(sa.String(40), server_default="team")
+    id: Mapped[uuid.UUID] = mapped_column(UuidId, primary_key=True, server_default=_uuid())
+    name: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
 
 
 class User(Base):
+    """The web app's table (schema.sql)."""
+
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id"), index=True)
-    email: Mapped[str] = mapped_column(sa.String(320))
-    full_name: Mapped[str] = mapped_column(sa.String(200))
-    role: Mapped[str] = mapped_column(sa.String(40), server_default="rep")
+    id: Mapped[uuid.UUID] = mapped_column(UuidId, primary_key=True, server_default=_uuid())
+    tenant_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tenants.id"))
+    email: Mapped[str] = mapped_column(sa.Text)
+    full_name: Mapped[str | None] = mapped_column(sa.Text)
+    role: Mapped[str] = mapped_column(sa.Text, server_default="member")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
-
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "email", name="uq_users_tenant_email"),)
 
 
 class Prospect(Base):
+    """The web app's table (schema.sql) plus our additive columns (migration 0002):
+    `person_data`, `ai_summary_structured`, `is_public_company`, `company_ticker`, `company_cik`.
+    """
+
     __tablename__ = "prospects"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id"), index=True)
-    name: Mapped[str | None] = mapped_column(sa.String(200))
-    title: Mapped[str | None] = mapped_column(sa.String(200))
-    company: Mapped[str | None] = mapped_column(sa.String(200))
-    email: Mapped[str | None] = mapped_column(sa.String(320))
-    phone: Mapped[str | None] = mapped_column(sa.String(50))
-    linkedin_url: Mapped[str | None] = mapped_column(sa.String(500))
-    location: Mapped[str | None] = mapped_column(sa.String(200))
-    is_public_company: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
-    company_ticker: Mapped[str | None] = mapped_column(sa.String(12))
-    company_cik: Mapped[str | None] = mapped_column(sa.String(10))
-    enrichment_status: Mapped[str] = mapped_column(sa.String(20), server_default="pending")
+    id: Mapped[uuid.UUID] = mapped_column(UuidId, primary_key=True, server_default=_uuid())
+    tenant_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(sa.Text)
+    title: Mapped[str | None] = mapped_column(sa.Text)
+    company: Mapped[str | None] = mapped_column(sa.Text)
+    email: Mapped[str | None] = mapped_column(sa.Text)
+    phone: Mapped[str | None] = mapped_column(sa.Text)
+    linkedin_url: Mapped[str | None] = mapped_column(sa.Text)
+    location: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+    # The web app's enrichment columns (schema.sql, phase 3).
+    enrichment_status: Mapped[str | None] = mapped_column(sa.Text, server_default="pending")
     last_enriched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    person_data: Mapped[dict | None] = mapped_column(JSONDoc)
     contact_data: Mapped[dict | None] = mapped_column(JSONDoc)
     web_data: Mapped[dict | None] = mapped_column(JSONDoc)
     insider_data: Mapped[dict | None] = mapped_column(JSONDoc)
-    ai_summary: Mapped[dict | None] = mapped_column(JSONDoc)
-    # {source: {"status": ..., "error": ..., "at": iso8601}} - one entry per provider.
-    enrichment_source_status: Mapped[dict | None] = mapped_column(JSONDoc)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+    # The summary text the web app shows.
+    ai_summary: Mapped[str | None] = mapped_column(sa.Text)
+    # {source: {"status": ..., "error"?: ..., "at": iso8601}}, source in SOURCE_KEYS; rows from
+    # before the structured shape hold plain strings, read as {"status": value}.
+    enrichment_source_status: Mapped[dict | None] = mapped_column(
+        JSONDoc, server_default=sa.text("'{}'::jsonb")
+    )
+    # Ours (0002).
+    person_data: Mapped[dict | None] = mapped_column(JSONDoc)
+    ai_summary_structured: Mapped[dict | None] = mapped_column(JSONDoc)
+    is_public_company: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    company_ticker: Mapped[str | None] = mapped_column(sa.Text)
+    company_cik: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (
         _in_check("enrichment_status", ENRICHMENT_STATUSES, "ck_prospects_enrichment_status"),
@@ -134,41 +171,48 @@ class Prospect(Base):
 
 
 class ActivityLog(Base):
-    """User actions written by the web app. Range-partitioned by month on PostgreSQL."""
+    """The web app's table (schema.sql): user actions, range-partitioned by month on
+    `created_at`, so the primary key is (id, created_at)."""
 
     __tablename__ = "activity_log"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    tenant_id: Mapped[int] = mapped_column(sa.BigInteger)
-    user_id: Mapped[int] = mapped_column(sa.BigInteger)
-    action_type: Mapped[str] = mapped_column(sa.String(40))
-    target_type: Mapped[str | None] = mapped_column(sa.String(40))
-    target_id: Mapped[str | None] = mapped_column(sa.String(100))
-    metadata_: Mapped[dict | None] = mapped_column("metadata", JSONDoc)
+    id: Mapped[uuid.UUID] = mapped_column(UuidId, primary_key=True, server_default=_uuid())
+    tenant_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tenants.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    action_type: Mapped[str] = mapped_column(sa.Text)
+    target_type: Mapped[str | None] = mapped_column(sa.Text)
+    target_id: Mapped[uuid.UUID | None] = mapped_column(UuidId)
+    metadata_: Mapped[dict | None] = mapped_column(
+        "metadata", JSONDoc, server_default=sa.text("'{}'::jsonb")
+    )
     ip_address: Mapped[str | None] = mapped_column(IPAddress)
     user_agent: Mapped[str | None] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
-
-    __table_args__ = (
-        _in_check("action_type", ACTION_TYPES, "ck_activity_log_action_type"),
-        sa.Index("ix_activity_log_created_at", "created_at"),
-        sa.Index("ix_activity_log_tenant_action_created", "tenant_id", "action_type", "created_at"),
-        sa.Index("ix_activity_log_user_created", "user_id", "created_at"),
+    created_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, primary_key=True, server_default=_now()
     )
+
+    __table_args__ = (_in_check("action_type", ACTION_TYPES, "ck_activity_log_action_type"),)
 
 
 class UsageMetricsDaily(Base):
+    """The web app's table (schema.sql): its six counters keep their meaning; the counters after
+    `lists_created` are ours (0002). See the README's data contract."""
+
     __tablename__ = "usage_metrics_daily"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[uuid.UUID] = mapped_column(UuidId, primary_key=True, server_default=_uuid())
     date: Mapped[date] = mapped_column(sa.Date)
-    tenant_id: Mapped[int] = mapped_column(sa.BigInteger)
-    user_id: Mapped[int] = mapped_column(sa.BigInteger)
-    total_logins: Mapped[int] = mapped_column(sa.Integer, server_default="0")
-    searches_executed: Mapped[int] = mapped_column(sa.Integer, server_default="0")
-    profiles_viewed: Mapped[int] = mapped_column(sa.Integer, server_default="0")
-    profiles_enriched: Mapped[int] = mapped_column(sa.Integer, server_default="0")
-    csv_exports: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    tenant_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tenants.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    total_logins: Mapped[int | None] = mapped_column(sa.Integer, server_default="0")
+    searches_executed: Mapped[int | None] = mapped_column(sa.Integer, server_default="0")
+    profiles_viewed: Mapped[int | None] = mapped_column(sa.Integer, server_default="0")
+    profiles_enriched: Mapped[int | None] = mapped_column(sa.Integer, server_default="0")
+    csv_exports: Mapped[int | None] = mapped_column(sa.Integer, server_default="0")
+    lists_created: Mapped[int | None] = mapped_column(sa.Integer, server_default="0")
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime, server_default=_now())
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, server_default=_now())
+    # Ours (0002).
     adds_to_list: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     removes_from_list: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     statuses_updated: Mapped[int] = mapped_column(sa.Integer, server_default="0")
@@ -176,12 +220,8 @@ class UsageMetricsDaily(Base):
     personas_created: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     lookalike_searches: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     total_events: Mapped[int] = mapped_column(sa.Integer, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
 
-    __table_args__ = (
-        sa.UniqueConstraint("date", "tenant_id", "user_id", name="uq_usage_metrics_daily_key"),
-    )
+    __table_args__ = (sa.UniqueConstraint("date", "tenant_id", "user_id"),)
 
 
 class EnrichmentJob(Base):
@@ -189,9 +229,10 @@ class EnrichmentJob(Base):
 
     __tablename__ = "enrichment_jobs"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id"), index=True)
-    requested_by: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # A UUID: the web app polls it, and its ids are UUIDs.
+    id: Mapped[uuid.UUID] = mapped_column(UuidId, primary_key=True, server_default=_uuid())
+    tenant_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tenants.id"), index=True)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(UuidId)
     status: Mapped[str] = mapped_column(sa.String(20), server_default="pending")
     total: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     processed: Mapped[int] = mapped_column(sa.Integer, server_default="0")
@@ -212,14 +253,16 @@ class EnrichmentRequest(Base):
 
     __tablename__ = "enrichment_requests"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    tenant_id: Mapped[int] = mapped_column(sa.BigInteger)
-    prospect_id: Mapped[int] = mapped_column(sa.BigInteger)
-    requested_by: Mapped[int | None] = mapped_column(sa.BigInteger)
+    id: Mapped[int] = mapped_column(
+        BigId, sa.Identity(always=False), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UuidId)
+    prospect_id: Mapped[uuid.UUID] = mapped_column(UuidId)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(UuidId)
     force: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
     status: Mapped[str] = mapped_column(sa.String(20), server_default="pending")
     reason: Mapped[str | None] = mapped_column(sa.Text)
-    job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("enrichment_jobs.id"))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("enrichment_jobs.id"))
     batch_key: Mapped[str | None] = mapped_column(sa.String(100))
     run_id: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
@@ -376,8 +419,8 @@ class EnrichmentErrorFeed(Base):
     __tablename__ = "enrichment_error_feed"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    prospect_id: Mapped[int] = mapped_column(sa.BigInteger)
-    tenant_id: Mapped[int] = mapped_column(sa.BigInteger)
+    prospect_id: Mapped[uuid.UUID] = mapped_column(UuidId)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UuidId)
     source: Mapped[str] = mapped_column(sa.String(40))
     status: Mapped[str] = mapped_column(sa.String(20))
     message: Mapped[str | None] = mapped_column(sa.Text)
@@ -396,7 +439,7 @@ class TenantActivityDaily(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     date: Mapped[date] = mapped_column(sa.Date)
-    tenant_id: Mapped[int] = mapped_column(sa.BigInteger)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UuidId)
     active_users: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     total_events: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     total_logins: Mapped[int] = mapped_column(sa.Integer, server_default="0")
@@ -404,6 +447,7 @@ class TenantActivityDaily(Base):
     profiles_viewed: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     profiles_enriched: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     csv_exports: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    lists_created: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     adds_to_list: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     removes_from_list: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     statuses_updated: Mapped[int] = mapped_column(sa.Integer, server_default="0")
@@ -417,7 +461,6 @@ class TenantActivityDaily(Base):
     )
 
 
-# --- enrichment (migration 0003) ---
 SOURCE_STATUSES: tuple[str, ...] = ("complete", "not_found", "failed", "circuit_open", "skipped")
 
 
@@ -432,8 +475,8 @@ class EnrichmentSourceResult(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     batch_key: Mapped[str] = mapped_column(sa.String(100))
-    prospect_id: Mapped[int] = mapped_column(sa.BigInteger)
-    tenant_id: Mapped[int] = mapped_column(sa.BigInteger)
+    prospect_id: Mapped[uuid.UUID] = mapped_column(UuidId)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UuidId)
     source: Mapped[str] = mapped_column(sa.String(40))
     status: Mapped[str] = mapped_column(sa.String(20))
     data: Mapped[dict | None] = mapped_column(JSONDoc)

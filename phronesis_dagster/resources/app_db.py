@@ -1,9 +1,8 @@
-"""The app database resource: the web app's PostgreSQL in production, a SQLite file on a laptop."""
+"""The app database resource: the web app's PostgreSQL (production) or any PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -24,15 +23,25 @@ PG_POOL_TIMEOUT_SECONDS = 60
 
 
 def local_data_dir() -> Path:
-    """Folder for the embedded default's files (SQLite app DB, rate-limit buckets, Dagster home)."""
+    """Folder for the laptop default's files (embedded PostgreSQL data, Dagster home)."""
     path = Path(os.environ.get(DATA_DIR_ENV, Path.cwd() / ".data")).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
+class DatabaseUrlMissing(RuntimeError):
+    """Raised when no app-database URL is configured."""
+
+
 def default_database_url() -> str:
-    """`PHRONESIS_DATABASE_URL` when set, else a SQLite file under the local data folder."""
-    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{local_data_dir() / 'phronesis.db'}"
+    """`PHRONESIS_DATABASE_URL`; a clear one-line error when it is unset."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        raise DatabaseUrlMissing(
+            f"{DATABASE_URL_ENV} is not set: point it at a PostgreSQL database, e.g. "
+            "postgresql://user@127.0.0.1:5432/phronesis"
+        )
+    return url
 
 
 def normalize_url(url: str) -> str:
@@ -44,31 +53,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
-# Keyed by process id too: a forked child must not inherit a lock held by a parent's thread.
-_write_locks: dict[tuple[int, str], threading.Lock] = {}
-_write_locks_guard = threading.Lock()
-
-
-def _write_lock(url: str) -> threading.Lock:
-    key = (os.getpid(), normalize_url(url))
-    with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
-
-
 @contextmanager
 def short_write(engine: sa.Engine) -> Iterator[sa.Connection]:
     """`engine.begin()` for a short write transaction that waits on nothing else (per-call
-    bookkeeping, one stored outcome). On SQLite the threads of this process take turns on a
-    process-local lock first: SQLite's busy handler polls with sleeps of up to 100 ms, so a
-    dozen threads contending for its write lock leave it idle most of the time. Every such
-    write of the process must come through here, or one outside writer makes the lock holders
-    sleep in that busy handler. Other processes still meet SQLite's own lock and busy timeout;
-    the lock holds no state. Never nest it. PostgreSQL needs no lock (row locks queue)."""
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            yield conn
-        return
-    with _write_lock(engine.url.render_as_string(hide_password=False)), engine.begin() as conn:
+    bookkeeping, one stored outcome). PostgreSQL's row locks queue concurrent writers."""
+    with engine.begin() as conn:
         yield conn
 
 
@@ -77,24 +66,10 @@ def engine_for(url: str) -> sa.Engine:
     """One pooled engine per URL per process. A pool is a per-process cache of connections, not
     state that must survive the process, so caching it here is safe across Dagster runs."""
     url = normalize_url(url)
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
-            # WAL lets the sensor read while a run writes; the busy timeout makes concurrent
-            # writers from several run processes wait instead of failing.
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode NORMAL syncs at checkpoints instead of on every commit: the database
-            # stays consistent, a power cut may lose the last commits. FULL made each provider
-            # call's bookkeeping wait on an fsync, which was most of a batch run's wall time.
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
+    if not url.startswith("postgresql"):
+        raise ValueError(
+            f"the app database must be PostgreSQL, got {sa.make_url(url).drivername}:// URL"
+        )
     # A hard cap, not a burst allowance: dozens of provider threads share these connections
     # (each holds one for a millisecond-long write), and every run process of every run pod
     # opens its own pool, so the sum must fit PostgreSQL's max_connections (see
@@ -112,29 +87,23 @@ class AppDatabase(dg.ConfigurableResource):
     """The Phronesis app database (tenants, users, prospects, activity_log, usage and enrichment
     tables).
 
-    PostgreSQL in production; a SQLite file under `.data/` on a laptop. The pipeline connects with
+    PostgreSQL only: the web app's database in production, an embedded server on a laptop. The
+    pipeline connects with
     a role that may read every tenant (a role with BYPASSRLS, or the table owner): row-level
     security isolates the web app's tenants from each other, not the pipeline from the data.
     """
 
+    # Empty when unset, so definitions load without a database; the first use then raises
+    # default_database_url()'s one-line error.
     url: str = Field(
-        default_factory=default_database_url,
-        description=f"SQLAlchemy URL of the app database. Defaults to ${DATABASE_URL_ENV}, "
-        "else a SQLite file under the local data folder.",
+        default_factory=lambda: os.environ.get(DATABASE_URL_ENV, ""),
+        description=f"SQLAlchemy URL of the PostgreSQL app database. Defaults to "
+        f"${DATABASE_URL_ENV}.",
     )
 
     @property
     def engine(self) -> sa.Engine:
-        return engine_for(self.url)
-
-    @property
-    def dialect(self) -> str:
-        """`postgresql` or `sqlite`."""
-        return self.engine.dialect.name
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.dialect == "postgresql"
+        return engine_for(self.url or default_database_url())
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
@@ -156,4 +125,6 @@ class AppDatabase(dg.ConfigurableResource):
 
     def display_url(self) -> str:
         """The URL with any password hidden, for logs and metadata."""
+        if not self.url:
+            return f"(unset: ${DATABASE_URL_ENV})"
         return sa.make_url(normalize_url(self.url)).render_as_string(hide_password=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from phronesis_dagster.db.models import ProviderCircuitState
 from phronesis_dagster.resources.app_db import AppDatabase
@@ -90,13 +90,6 @@ class CircuitSnapshot:
     last_error: str | None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 class CircuitBreaker:
     """Shared circuit breaker for one provider, backed by `provider_circuit_state`."""
 
@@ -116,19 +109,15 @@ class CircuitBreaker:
     # -- helpers -----------------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        # SQLite compares datetimes as text: write and compare them all as naive UTC so text
-        # order is time order. PostgreSQL (timestamptz) takes aware values.
-        now = datetime.now(UTC)
-        return now if self.app_db.is_postgres else now.replace(tzinfo=None)
+        return datetime.now(UTC)
 
     def _ensure_row(self, conn: sa.Connection, *, force: bool = False) -> None:
         # Once per breaker object: `ProviderResource` keeps one breaker per resource instance,
         # so the (write) INSERT runs once per run, and `before_call` is a pure read after that.
         if self._row_ensured and not force:
             return
-        insert = postgresql.insert if self.app_db.is_postgres else sqlite.insert
         conn.execute(
-            insert(_T)
+            postgresql.insert(_T)
             .values(provider=self.provider, state="closed", window_calls=0, window_failures=0)
             .on_conflict_do_nothing(index_elements=[_T.c.provider])
         )
@@ -148,8 +137,8 @@ class CircuitBreaker:
             state=row.state,
             window_calls=row.window_calls,
             window_failures=row.window_failures,
-            opened_at=_utc(row.opened_at),
-            probe_started_at=_utc(row.probe_started_at),
+            opened_at=row.opened_at,
+            probe_started_at=row.probe_started_at,
             last_error=row.last_error,
         )
 

@@ -3,7 +3,7 @@
 Every attempt appends one `api_call_log` row; the (provider, UTC date, origin) counter in
 `api_usage` is incremented in the same transaction with a single
 `INSERT ... ON CONFLICT DO UPDATE SET x = api_usage.x + excluded.x`, which is atomic on
-PostgreSQL and on SQLite >= 3.24, so concurrent runs never lose an increment.
+PostgreSQL, so concurrent runs never lose an increment.
 
 Tracking must never break enrichment: any database error is logged as a warning and swallowed.
 """
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from phronesis_dagster.db.models import ApiCallLog, ApiUsage
 from phronesis_dagster.resources.app_db import AppDatabase
@@ -82,7 +82,7 @@ class UsageTracker:
         now = datetime.now(UTC)
         if outcome != "circuit_open":
             conn.execute(
-                _usage_upsert(self.app_db.is_postgres),
+                _USAGE_UPSERT,
                 {
                     "u_provider": provider,
                     "u_date": now.date(),
@@ -111,17 +111,12 @@ class UsageTracker:
 # Built once with bound parameters and reused for every call: building the statement objects
 # per call cost more CPU than the database work (and that time was spent holding the lock).
 _CALL_LOG_INSERT = sa.insert(ApiCallLog.__table__)
-_usage_upserts: dict[bool, sa.Insert] = {}
 
 
-def _usage_upsert(is_postgres: bool) -> sa.Insert:
+def _usage_upsert() -> sa.Insert:
     """`INSERT ... ON CONFLICT DO UPDATE` adding one call's counts to its `api_usage` row."""
-    stmt = _usage_upserts.get(is_postgres)
-    if stmt is not None:
-        return stmt
     table = ApiUsage.__table__
-    insert = postgresql.insert if is_postgres else sqlite.insert
-    stmt = insert(table).values(
+    stmt = postgresql.insert(table).values(
         provider=sa.bindparam("u_provider", type_=table.c.provider.type),
         date=sa.bindparam("u_date", type_=table.c.date.type),
         origin=sa.bindparam("u_origin", type_=table.c.origin.type),
@@ -130,15 +125,16 @@ def _usage_upsert(is_postgres: bool) -> sa.Insert:
         rate_limited_count=sa.bindparam("u_limited", type_=table.c.rate_limited_count.type),
         cost_usd=sa.bindparam("u_cost", type_=table.c.cost_usd.type),
     )
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[table.c.provider, table.c.date, table.c.origin],
         set_={
             "success_count": table.c.success_count + stmt.excluded.success_count,
             "failure_count": table.c.failure_count + stmt.excluded.failure_count,
             "rate_limited_count": table.c.rate_limited_count + stmt.excluded.rate_limited_count,
             "cost_usd": table.c.cost_usd + stmt.excluded.cost_usd,
-            "updated_at": sa.text("CURRENT_TIMESTAMP"),
+            "updated_at": sa.text("now()"),
         },
     )
-    _usage_upserts[is_postgres] = stmt
-    return stmt
+
+
+_USAGE_UPSERT = _usage_upsert()

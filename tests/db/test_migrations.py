@@ -1,34 +1,121 @@
-"""The app-database migrations go up, all the way down, and up again on both dialects."""
+"""`phronesis migrate` on the two kinds of database it meets: an empty one (laptop, tests, a new
+environment) and the web app's (schema.sql applied first, as in production)."""
 
-from datetime import date
+from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.assets.activity_partitions import ensure_activity_log_partitions
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.models import OUR_TENANT_TABLES, WEBAPP_TABLES
+from phronesis_dagster.db.sql_files import SQL_DIR
 from phronesis_dagster.resources.app_db import engine_for
+
+SHARED_SCHEMA = Path(__file__).resolve().parents[2] / ".." / "shared" / "webapp" / "schema.sql"
+OUR_TABLES = {
+    *OUR_TENANT_TABLES,
+    "api_usage",
+    "api_call_log",
+    "provider_circuit_state",
+    "api_quota_daily",
+    "api_quota_burn_daily",
+    "enrichment_health_daily",
+}
+OUR_PROSPECT_COLUMNS = {
+    "person_data",
+    "ai_summary_structured",
+    "is_public_company",
+    "company_ticker",
+    "company_cik",
+}
+
+
+def apply_webapp_schema(url: str) -> None:
+    """Apply the web app's schema.sql the way its README says (psql, stop on error)."""
+    parts = sa.make_url(url)
+    subprocess.run(
+        [
+            "psql",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            parts.host or "127.0.0.1",
+            "-p",
+            str(parts.port or 5432),
+            "-U",
+            parts.username or "postgres",
+            "-d",
+            parts.database,
+            "-f",
+            str(SQL_DIR / "webapp_schema.sql"),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def tables(url: str) -> set[str]:
-    return set(sa.inspect(engine_for(url)).get_table_names()) - {"alembic_version"}
+    return set(sa.inspect(engine_for(url)).get_table_names())
 
 
-def test_upgrade_downgrade_upgrade(db_url):
-    migrated = tables(db_url)
-    assert {"activity_log", "usage_metrics_daily", "tenants", "users"} <= migrated
-    head = migrate.current(db_url)
-    assert head is not None
-    if engine_for(db_url).dialect.name == "postgresql":
-        # Partitions the pipeline created must not block the downgrade.
-        with engine_for(db_url).begin() as conn:
-            ensure_activity_log_partitions(conn, today=date(2025, 6, 1), months_ahead=1)
+def columns(url: str, table: str) -> dict[str, str]:
+    return {c["name"]: str(c["type"]) for c in sa.inspect(engine_for(url)).get_columns(table)}
 
-    migrate.downgrade(db_url, "base")
-    engine_for(db_url).dispose()
-    assert tables(db_url) == set()
-    assert migrate.current(db_url) is None
 
-    migrate.upgrade(db_url)
-    engine_for(db_url).dispose()
-    assert tables(db_url) == migrated
-    assert migrate.current(db_url) == head
+@pytest.mark.skipif(not SHARED_SCHEMA.exists(), reason="no ../shared/webapp/schema.sql here")
+def test_packaged_schema_is_the_web_apps_byte_for_byte():
+    assert (SQL_DIR / "webapp_schema.sql").read_bytes() == SHARED_SCHEMA.read_bytes()
+
+
+def test_empty_database_gets_the_web_apps_tables_then_ours(empty_postgres_url):
+    migrate.upgrade(empty_postgres_url)
+    assert migrate.current(empty_postgres_url) == "0002"
+    present = tables(empty_postgres_url)
+    assert set(WEBAPP_TABLES) <= present
+    assert OUR_TABLES <= present
+    prospects = columns(empty_postgres_url, "prospects")
+    assert prospects["id"] == "UUID"
+    assert prospects["ai_summary"] == "TEXT"
+    assert OUR_PROSPECT_COLUMNS <= set(prospects)
+    assert columns(empty_postgres_url, "enrichment_jobs")["id"] == "UUID"
+    assert columns(empty_postgres_url, "enrichment_requests")["prospect_id"] == "UUID"
+
+
+def test_webapp_database_gets_only_ours_and_second_run_changes_nothing(empty_postgres_url):
+    apply_webapp_schema(empty_postgres_url)
+    before = {t: columns(empty_postgres_url, t) for t in WEBAPP_TABLES}
+    migrate.upgrade(empty_postgres_url)
+    after = {t: columns(empty_postgres_url, t) for t in WEBAPP_TABLES}
+    for table in WEBAPP_TABLES:
+        # Additive only: every column of theirs is still there with its type.
+        assert before[table].items() <= after[table].items(), table
+    assert set(after["prospects"]) - set(before["prospects"]) == OUR_PROSPECT_COLUMNS
+    assert OUR_TABLES <= tables(empty_postgres_url)
+
+    snapshot = (tables(empty_postgres_url), after)
+    migrate.upgrade(empty_postgres_url)
+    assert (
+        tables(empty_postgres_url),
+        {t: columns(empty_postgres_url, t) for t in WEBAPP_TABLES},
+    ) == snapshot
+
+
+def test_half_a_webapp_schema_is_refused_with_a_reason(empty_postgres_url):
+    with engine_for(empty_postgres_url).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE tenants (id UUID PRIMARY KEY)")
+    with pytest.raises(RuntimeError, match="missing: users"):
+        migrate.upgrade(empty_postgres_url)
+
+
+def test_downgrade_drops_ours_and_keeps_the_web_apps(postgres_url):
+    migrate.downgrade(postgres_url, "base")
+    engine_for(postgres_url).dispose()
+    present = tables(postgres_url)
+    assert set(WEBAPP_TABLES) <= present
+    assert not OUR_TABLES & present
+    migrate.upgrade(postgres_url)
+    assert migrate.current(postgres_url) == "0002"

@@ -1,4 +1,4 @@
-"""Alembic environment: runs the app-database migrations on PostgreSQL or SQLite."""
+"""Alembic environment: runs the app-database migrations on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from phronesis_dagster.resources.app_db import default_database_url, engine_for,
 
 config = context.config
 target_metadata = Base.metadata
+# Our own name for Alembic's bookkeeping table: the web app's database is not ours to name
+# generic tables in, and another tool's `alembic_version` must not be mistaken for ours.
+VERSION_TABLE = "phronesis_alembic_version"
 
 
 def _url() -> str:
@@ -16,7 +19,12 @@ def _url() -> str:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        version_table=VERSION_TABLE,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -32,13 +40,12 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:  # noqa: ANN001
-    # batch mode lets later migrations ALTER tables on SQLite, which has no ALTER COLUMN.
     context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        connection=connection, target_metadata=target_metadata, version_table=VERSION_TABLE
     )
     with context.begin_transaction():
+        # Two `phronesis migrate` at once (two pods starting) must not both apply 0001.
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('phronesis_migrate'))")
         context.run_migrations()
 
 

@@ -1,9 +1,12 @@
--- One row per (prospect, source) of prospects.enrichment_source_status, on PostgreSQL.
+-- One row per (prospect, source) of prospects.enrichment_source_status.
 -- Two shapes exist: {"src": {"status", "error"?, "at", "latency_ms"?}} and older rows holding a
 -- plain string per source ({"exa": "failed"}). A legacy string that is not a known status is an
 -- error message from before statuses were structured, so it counts as failed with that message.
--- A record without a parseable "at" is dated by the prospect's last enrichment (the regex keeps
--- one malformed timestamp from failing the whole run).
+-- A record without a parseable "at" is dated by the prospect's last enrichment
+-- (phronesis_try_timestamptz, migration 0002, returns NULL instead of failing the whole run on
+-- one malformed timestamp). A value that is not an object (a scalar, an array, the JSON string
+-- "reset") yields no records for that prospect, and a source whose record is neither an object
+-- nor a string has a NULL status: neither fails the statement.
 SELECT p.id AS prospect_id,
        p.tenant_id AS tenant_id,
        s.key AS source,
@@ -29,8 +32,7 @@ SELECT p.id AS prospect_id,
        COALESCE(
            CASE
                WHEN jsonb_typeof(s.value -> 'at') = 'string'
-                    AND s.value ->> 'at' ~ '^\d{4}-[01]\d-[0-3]\d([T ][0-2]\d:[0-5]\d(:[0-5]\d(\.\d+)?)?)?(Z|[+-][0-2]\d(:?[0-5]\d)?)?$'
-                   THEN (s.value ->> 'at')::timestamptz
+                   THEN phronesis_try_timestamptz(s.value ->> 'at')
            END,
            COALESCE(p.last_enriched_at, p.updated_at)
        ) AS at,

@@ -1,1 +1,0 @@
-created_at >= :start AND created_at < :end
