@@ -21,8 +21,9 @@ The emulator runs as in bench/enrichment.py: 50 ms latency, 100 requests/s per p
 10/s), the resources configured with the same rates. The app database is a new PostgreSQL
 database on `--database-url`'s server, dropped afterwards.
 
-Usage (from the repository root, it imports `bench.enrichment`): `.venv/bin/python -m bench.chaos [--prospects 1000] [--batch-size 100]
-[--kill-every 20] [--public-share 0.1] [--database-url URL] [--skip-baseline]`.
+Usage, from the repository root (it imports `bench.enrichment`):
+`.venv/bin/python -m bench.chaos [--prospects 1000] [--batch-size 100] [--kill-every 20]
+[--public-share 0.1] [--database-url URL] [--skip-baseline]`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from unittest import mock
 
+import pytest
 import yaml
 from alembic.script import ScriptDirectory
 
@@ -121,10 +122,13 @@ def test_dockerfile_copies_files_that_exist_and_installs_the_package() -> None:
         assert f"!{src}" in ignore, f"{src} is excluded from the build context"
 
 
-def test_migrate_hook_command_migrates_an_empty_app_database(tmp_path: Path) -> None:
+@pytest.mark.postgres
+def test_migrate_hook_command_migrates_an_empty_app_database(
+    tmp_path: Path, empty_postgres_url: str
+) -> None:
     template = (CHART / "templates" / "migrate-job.yaml").read_text()
     command = ast.literal_eval(re.search(r"command: (\[.*\])", template).group(1))
-    url = f"sqlite:///{tmp_path / 'app.db'}"
+    url = empty_postgres_url
 
     result = subprocess.run(
         [sys.executable, *command[1:]],

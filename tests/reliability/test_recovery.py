@@ -28,6 +28,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from phronesis_dagster.assets.enrichment.runner import execute_batch
 from phronesis_dagster.db import migrate
@@ -133,7 +134,8 @@ def test_killed_run_and_killed_daemon_resume_by_themselves(pg_app_db, emulator, 
     home = tmp_path / "dagster_home"
     home.mkdir()
     # The laptop instance as `make dev` writes it, with the test's fast run queue.
-    (home / "dagster.yaml").write_text(INSTANCE_YAML + LOCAL_INSTANCE_YAML.split("\n", 2)[2])
+    instance = {**yaml.safe_load(INSTANCE_YAML), **yaml.safe_load(LOCAL_INSTANCE_YAML)}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance))
     log = tmp_path / "daemon.log"
     env = {
         **os.environ,

@@ -6,7 +6,7 @@ failed, and Dagster's run retries resume its batch.
 Self-contained (no foreign key): the lead chains it after the newest revision at merge time.
 
 Revision ID: 0003_recovery
-Revises: 0004
+Revises: 0002
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_recovery"
-down_revision = "0004"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
