@@ -344,3 +344,51 @@ def test_the_heartbeat_outlives_lost_connections(pg_app_db):
         heart.stop()
     (row,) = heartbeats(pg_app_db.engine)
     assert row.stopped_at is not None and row.pid == os.getpid()
+
+
+def test_the_recovery_sensor_fails_silent_runs_and_their_retry_keeps_the_batch_open(pg_app_db):
+    """Three STARTED batch runs: one beating, one silent past the bound, one silent with no
+    retries left. Only the silent ones are failed; the failure sensor's question - will a retry
+    follow? - is yes for the first (the job's `dagster/max_retries`) and no for the second."""
+    from dagster._core.test_utils import create_run_for_test
+
+    from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
+    from phronesis_dagster.enrichment.heartbeat import beat
+    from phronesis_dagster.sensors.recovery import fail_silent_runs, retry_will_follow
+
+    engine = pg_app_db.engine
+    overrides = {"run_retries": {"enabled": True, "max_retries": 2}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+
+        def started(batch: str, **tags: str) -> dg.DagsterRun:
+            run = create_run_for_test(
+                instance,
+                job_name=enrichment_batch_job.name,
+                status=dg.DagsterRunStatus.STARTED,
+                tags={**enrichment_batch_job.tags, "dagster/partition": batch, **tags},
+            )
+            beat(engine, run_id=run.run_id, batch_key=batch)
+            return run
+
+        alive = started("b-alive")
+        silent = started("b-silent")
+        spent = started("b-spent", **{"dagster/max_retries": "0"})
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE enrichment_run_heartbeats SET beat_at = now() - interval '30 seconds' "
+                    "WHERE run_id IN (:a, :b)"
+                ),
+                {"a": silent.run_id, "b": spent.run_id},
+            )
+
+        failed = fail_silent_runs(instance, engine, bound=10)
+
+        assert sorted(b for b, _, _ in failed) == ["b-silent", "b-spent"]
+        status = {r.run_id: instance.get_run_by_id(r.run_id).status for r in (alive, silent, spent)}
+        assert status[alive.run_id] == dg.DagsterRunStatus.STARTED
+        assert status[silent.run_id] == status[spent.run_id] == dg.DagsterRunStatus.FAILURE
+        assert retry_will_follow(instance, instance.get_run_by_id(silent.run_id))
+        assert not retry_will_follow(instance, instance.get_run_by_id(spent.run_id))
+        # A second tick does not fail anything again.
+        assert fail_silent_runs(instance, engine, bound=10) == []
