@@ -9,7 +9,9 @@ that decision in one transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +28,16 @@ DEFAULT_STALENESS = timedelta(days=7)
 # requests stays far under Dagster's 60 s budget (bench/enrichment.py measures it).
 DEFAULT_MAX_REQUESTS_PER_TICK = 5_000
 DEFAULT_MAX_REEMIT_PER_TICK = 100
+# A rep's single "Enrich" click (a request without a job) is waited for: such requests go in small
+# batches of their own, launched ahead of every bulk batch, so one run finishes them in seconds.
+DEFAULT_INTERACTIVE_BATCH_SIZE = 10
+INTERACTIVE = "interactive"
+BULK = "bulk"
+# Dagster's run queue launches higher `dagster/priority` first, oldest first among equals.
+# Interactive batches outrank every bulk batch; a tenant's n-th outstanding bulk batch gets
+# priority -n, so the queue takes turns between tenants instead of draining one tenant's
+# 50,000-prospect job before another tenant's first batch.
+INTERACTIVE_PRIORITY = 100
 JOB_ERROR_LOG_LIMIT = 1_000
 _IN_CHUNK = 500
 
@@ -35,7 +47,7 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime | str | None) -> datetime | None:
-    """A timezone-aware UTC datetime from what the database returned (SQLite gives naive)."""
+    """A timezone-aware UTC datetime from a database value or an ISO-8601 string."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -46,24 +58,26 @@ def as_utc(value: datetime | str | None) -> datetime | None:
 def enqueue_enrichment(
     engine: sa.Engine,
     *,
-    tenant_id: int,
-    prospect_ids: Iterable[int],
-    requested_by: int | None = None,
+    tenant_id: uuid.UUID | str,
+    prospect_ids: Iterable[uuid.UUID | str],
+    requested_by: uuid.UUID | str | None = None,
     force: bool = False,
-) -> int | None:
+) -> uuid.UUID | None:
     """Ask for `prospect_ids` of `tenant_id` to be enriched; what the web app's "Enrich" button
-    and bulk enqueue do.
+    and bulk enqueue do. Ids are the web app's UUIDs (`uuid.UUID` or their text form).
 
     Inserts one pending `enrichment_requests` row per distinct prospect. For more than one
     prospect it first creates an `enrichment_jobs` row (total = number of prospects) and returns
-    its id, which the web app polls for progress; for a single prospect it returns None. The
+    its UUID, which the web app polls for progress; for a single prospect it returns None. Every
+    id is checked before anything is written, so a malformed one raises and writes nothing. The
     sensor validates the rows later, so an unknown prospect is accepted here and rejected there
     with a reason.
     """
-    _require_id("tenant_id", tenant_id)
-    if requested_by is not None:
-        _require_id("requested_by", requested_by)
-    ids = list(dict.fromkeys(_require_id("prospect id", p) for p in prospect_ids))
+    tenant = _require_uuid("tenant_id", tenant_id)
+    user = _require_uuid("requested_by", requested_by) if requested_by is not None else None
+    if isinstance(prospect_ids, str | bytes | uuid.UUID):
+        raise TypeError("prospect_ids must be a list of prospect ids, not a single id")
+    ids = list(dict.fromkeys(_require_uuid("prospect id", p) for p in prospect_ids))
     if not ids:
         raise ValueError("enqueue_enrichment needs at least one prospect id")
     with engine.begin() as conn:
@@ -72,8 +86,8 @@ def enqueue_enrichment(
             job_id = conn.execute(
                 sa.insert(EnrichmentJob).returning(EnrichmentJob.id),
                 {
-                    "tenant_id": tenant_id,
-                    "requested_by": requested_by,
+                    "tenant_id": tenant,
+                    "requested_by": user,
                     "status": "pending",
                     "total": len(ids),
                     "errors": [],
@@ -83,9 +97,9 @@ def enqueue_enrichment(
             sa.insert(EnrichmentRequest),
             [
                 {
-                    "tenant_id": tenant_id,
+                    "tenant_id": tenant,
                     "prospect_id": pid,
-                    "requested_by": requested_by,
+                    "requested_by": user,
                     "force": force,
                     "status": "pending",
                     "job_id": job_id,
@@ -96,19 +110,19 @@ def enqueue_enrichment(
     return job_id
 
 
-# BIGINT columns: anything outside this range cannot even be stored.
-_MIN_ID, _MAX_ID = -(2**63), 2**63 - 1
-
-
-def _require_id(what: str, value: Any) -> int:
-    """`value` if it is a usable row id; a clear error otherwise. `int()` would quietly turn
-    1.9 or True into prospect 1, the wrong prospect. An integer that names no row is accepted:
-    the sensor rejects it later with a reason the web app can show."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an integer id, got {value!r}")
-    if not _MIN_ID <= value <= _MAX_ID:
-        raise ValueError(f"{what} {value} does not fit a BIGINT id column")
-    return value
+def _require_uuid(what: str, value: Any) -> uuid.UUID:
+    """`value` as a UUID if it is one (a `uuid.UUID` or its text form); a clear error otherwise.
+    An integer, a bool or a near-miss string is refused rather than guessed at: a wrong guess
+    would enrich (and bill) the wrong prospect. A UUID that names no row is accepted: the
+    sensor rejects it later with a reason the web app can show."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value.strip())
+        except ValueError:
+            raise ValueError(f"{what} must be a UUID, got {value[:80]!r}") from None
+    raise TypeError(f"{what} must be a UUID, got {type(value).__name__} {value!r}"[:200])
 
 
 @dataclass(frozen=True)
@@ -119,10 +133,15 @@ class SensorSettings:
     staleness: timedelta = DEFAULT_STALENESS
     max_requests_per_tick: int = DEFAULT_MAX_REQUESTS_PER_TICK
     max_reemit_per_tick: int = DEFAULT_MAX_REEMIT_PER_TICK
+    interactive_batch_size: int = DEFAULT_INTERACTIVE_BATCH_SIZE
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.interactive_batch_size < 1:
+            raise ValueError(
+                f"interactive_batch_size must be >= 1, got {self.interactive_batch_size}"
+            )
         if self.max_requests_per_tick < 1:
             raise ValueError(
                 f"max_requests_per_tick must be >= 1, got {self.max_requests_per_tick}"
@@ -131,11 +150,18 @@ class SensorSettings:
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch: a dynamic partition and one run."""
+    """One batch: a dynamic partition and one run.
+
+    `lane` is `interactive` (requests without a job: someone is waiting) or `bulk`; a bulk batch
+    holds one tenant's prospects (`tenant_id`), so the run queue can take turns between tenants.
+    `priority` is the run's `dagster/priority`."""
 
     key: str
     request_ids: tuple[int, ...]
-    prospect_ids: tuple[int, ...]
+    prospect_ids: tuple[uuid.UUID, ...]
+    lane: str = BULK
+    tenant_id: uuid.UUID | None = None
+    priority: int = 0
 
 
 @dataclass
@@ -148,7 +174,7 @@ class TickPlan:
     batches: list[Batch] = field(default_factory=list)
     deferred: int = 0
     next_after_id: int = 0
-    job_ids: set[int] = field(default_factory=set)
+    job_ids: set[uuid.UUID] = field(default_factory=set)
 
 
 def batch_key_for(first_request_id: int) -> str:
@@ -164,24 +190,11 @@ def load_pending(conn: sa.Connection, *, after_id: int, limit: int) -> list[dict
     return [dict(r) for r in rows]
 
 
-def _as_id(value: Any) -> int | None:
-    """A row id read back from the database, or None when the web app stored something else
-    (SQLite keeps text in an INTEGER column)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _rejection(row: Mapping[str, Any]) -> str | None:
     pid = row["prospect_id"]
-    if _as_id(row["tenant_id"]) is None:
-        return f"tenant_id {row['tenant_id']!r} is not an integer id"
     if row["p_id"] is None:
         return f"prospect {pid} does not exist"
-    if _as_id(row["p_tenant_id"]) != _as_id(row["tenant_id"]):
+    if row["p_tenant_id"] != row["tenant_id"]:
         return f"prospect {pid} belongs to another tenant"
     missing = [
         what
@@ -199,6 +212,7 @@ def plan_tick(
     *,
     now: datetime,
     limit: int,
+    outstanding: Mapping[Any, int] | None = None,
 ) -> TickPlan:
     """Validate, coalesce and batch the pending `rows` of one tick (no I/O).
 
@@ -207,25 +221,32 @@ def plan_tick(
       never enrich the same prospect at once;
     - several requests for one prospect: coalesced into the same batch (force if any asks);
     - enriched successfully within the staleness window and no force: done, nothing called;
-    - the rest: batches of at most `batch_size` prospects in request order, public-company
-      prospects (slow: EDGAR) in batches of their own that come first.
+    - the rest, in two lanes. Interactive (no request of the prospect has a job: a rep clicked
+      "Enrich" and waits): batches of at most `interactive_batch_size`, first, with priority
+      `INTERACTIVE_PRIORITY`. Bulk: batches of at most `batch_size` prospects of one tenant in
+      request order, public-company prospects (slow: EDGAR) in batches of their own first; a
+      tenant's n-th outstanding bulk batch (counting the `outstanding` ones already queued or
+      running) gets priority -n, so tenants take turns in the run queue.
     """
+    outstanding = outstanding or {}
     plan = TickPlan(scanned=len(rows))
-    groups: dict[int, list[Mapping[str, Any]]] = {}
+    groups: dict[uuid.UUID, list[Mapping[str, Any]]] = {}
     for row in rows:
         if row["job_id"] is not None:
-            plan.job_ids.add(int(row["job_id"]))
+            plan.job_ids.add(row["job_id"])
         reason = _rejection(row)
         if reason:
             plan.rejected.append((int(row["id"]), reason))
         elif row["busy"] or row["p_status"] == "in_progress":
             plan.deferred += 1
         else:
-            groups.setdefault(int(row["prospect_id"]), []).append(row)
+            groups.setdefault(row["prospect_id"], []).append(row)
 
     cutoff = now - settings.staleness
-    to_enrich: list[tuple[int, list[int]]] = []
+    to_enrich: list[tuple[uuid.UUID, list[int]]] = []
     public = {pid: bool(group[0].get("p_public")) for pid, group in groups.items()}
+    tenant = {pid: group[0]["tenant_id"] for pid, group in groups.items()}
+    waited_for = {pid: any(r["job_id"] is None for r in group) for pid, group in groups.items()}
     for pid, group in groups.items():
         ids = [int(r["id"]) for r in group]
         first = group[0]
@@ -240,23 +261,51 @@ def plan_tick(
             plan.fresh += [(i, reason) for i in ids]
         else:
             to_enrich.append((pid, ids))
+    to_enrich.sort(key=lambda item: min(item[1]))
 
-    # Public-company prospects (EDGAR: ~10 SEC requests each at 10/s) are batched apart and
-    # launched first: the slow batches start first and never hold back a batch of prospects
-    # that only need the fast providers.
-    to_enrich.sort(key=lambda item: (not public[item[0]], min(item[1])))
-    for group in (True, False):
-        members = [item for item in to_enrich if public[item[0]] is group]
-        for start in range(0, len(members), settings.batch_size):
-            chunk = members[start : start + settings.batch_size]
+    def chunked(members: list[tuple[uuid.UUID, list[int]]], size: int, **kw: Any) -> list[Batch]:
+        out = []
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
             request_ids = tuple(sorted(i for _, ids in chunk for i in ids))
-            plan.batches.append(
+            out.append(
                 Batch(
                     key=batch_key_for(request_ids[0]),
                     request_ids=request_ids,
                     prospect_ids=tuple(pid for pid, _ in chunk),
+                    **kw,
                 )
             )
+        return out
+
+    interactive = [item for item in to_enrich if waited_for[item[0]]]
+    plan.batches += chunked(
+        interactive,
+        settings.interactive_batch_size,
+        lane=INTERACTIVE,
+        priority=INTERACTIVE_PRIORITY,
+    )
+    bulk: list[Batch] = []
+    for tenant_id in dict.fromkeys(tenant[pid] for pid, _ in to_enrich if not waited_for[pid]):
+        queued_before = outstanding.get(tenant_id, 0)
+        # Public-company prospects (EDGAR: ~10 SEC requests each at 10/s) are batched apart and
+        # launched first: the slow batches start first and never hold back a batch of prospects
+        # that only need the fast providers.
+        mine: list[Batch] = []
+        for is_public in (True, False):
+            members = [
+                item
+                for item in to_enrich
+                if not waited_for[item[0]]
+                and tenant[item[0]] == tenant_id
+                and public[item[0]] is is_public
+            ]
+            mine += chunked(members, settings.batch_size, lane=BULK, tenant_id=tenant_id)
+        bulk += [
+            dataclasses.replace(b, priority=-(queued_before + n)) for n, b in enumerate(mine)
+        ]
+    # Stable: among equal priorities (the n-th batch of each tenant), request order.
+    plan.batches += sorted(bulk, key=lambda b: -b.priority)
     # Fewer rows than asked for: the scan reached the end, so the next tick starts over and sees
     # the deferred requests at the front again.
     plan.next_after_id = int(rows[-1]["id"]) if len(rows) >= limit else 0
@@ -292,13 +341,30 @@ def apply_plan(engine: sa.Engine, plan: TickPlan, *, now: datetime) -> None:
         refresh_jobs(conn, plan.job_ids, now=now)
 
 
-def queued_batches(conn: sa.Connection, *, limit: int) -> list[tuple[str, int]]:
-    """(batch_key, prospects) of batches queued in the database whose run has not started."""
+def queued_batches(conn: sa.Connection, *, limit: int) -> list[Batch]:
+    """Batches queued in the database whose run has not started, with their lane and tenant
+    (request ids are not loaded: a re-emitted run request needs only the key and the tags)."""
     rows = conn.execute(sa.text(load_sql("enrichment_queued_batches")), {"limit": limit})
-    return [(r.batch_key, int(r.prospects)) for r in rows]
+    return [
+        Batch(
+            key=r.batch_key,
+            request_ids=(),
+            prospect_ids=tuple(r.prospect_ids),
+            lane=INTERACTIVE if r.interactive else BULK,
+            tenant_id=r.tenant_id,
+            priority=INTERACTIVE_PRIORITY if r.interactive else 0,
+        )
+        for r in rows
+    ]
 
 
-def refresh_jobs(conn: sa.Connection, job_ids: Iterable[int], *, now: datetime) -> None:
+def outstanding_bulk_batches(conn: sa.Connection) -> dict[uuid.UUID, int]:
+    """{tenant_id: bulk batches queued or running}: where each tenant's next batch queues."""
+    rows = conn.execute(sa.text(load_sql("enrichment_outstanding_bulk_batches")))
+    return {r.tenant_id: int(r.batches) for r in rows}
+
+
+def refresh_jobs(conn: sa.Connection, job_ids: Iterable[uuid.UUID], *, now: datetime) -> None:
     """Recompute counters, status and error log of the given bulk jobs from their requests.
 
     The first statement takes the job row's write lock, so the reads after it see every commit
@@ -310,7 +376,7 @@ def refresh_jobs(conn: sa.Connection, job_ids: Iterable[int], *, now: datetime) 
     )
     errors_sql = sa.text(load_sql("enrichment_job_errors")).columns(at=UtcDateTime)
     job = EnrichmentJob.__table__
-    for job_id in sorted(set(job_ids)):
+    for job_id in sorted(set(job_ids), key=str):
         conn.execute(counts_sql, {"job_id": job_id, "now": now})
         row = conn.execute(
             sa.select(job.c.total, job.c.processed, job.c.succeeded, job.c.failed).where(
@@ -336,7 +402,7 @@ def refresh_jobs(conn: sa.Connection, job_ids: Iterable[int], *, now: datetime) 
             status = "pending"
         errors = [
             {
-                "prospect_id": int(e.prospect_id),
+                "prospect_id": str(e.prospect_id),
                 "source": e.source,
                 "error": e.error,
                 "at": as_utc(e.at).isoformat() if e.at else None,

@@ -1,5 +1,5 @@
 -- enrichment_health_daily for one UTC day: outcome counts per source from the per-source
--- records (the records CTE is ops_source_records_postgresql.sql), failure rate, and the median
+-- records (the records CTE is ops_source_records.sql), failure rate, and the median
 -- latency: from the records' latency_ms when they carry it, else from the pipeline's
 -- api_call_log for the provider of the same name.
 -- Medians with percentile_cont.
