@@ -284,7 +284,7 @@ def main() -> None:
     parser.add_argument("--public-share", type=float, default=0.1)
     parser.add_argument("--kill-every", type=float, default=20.0)
     parser.add_argument(
-        "--daemon-kill-after", type=int, default=2, help="run kills before the daemon kill"
+        "--daemon-kill-after", type=int, default=1, help="run kills before the daemon kill"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1_800.0)
@@ -294,7 +294,8 @@ def main() -> None:
 
     emulator = Emulator()
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        # Run processes killed by the last SIGTERM may still be writing their logs.
+        with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
             folder = Path(tmp)
             os.environ["PHRONESIS_DATA_DIR"] = tmp
             baseline = None
