@@ -57,7 +57,23 @@ def provider_environment(port: int = 0) -> Iterator[str]:
 
 
 # Dagster's default local storage (SQLite under DAGSTER_HOME), as `dagster dev` would use it.
-LOCAL_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+# The laptop instance recovers killed runs like production (deploy/dagster.yaml): the code
+# server fails a run whose process died, enrichment_recovery_sensor one whose heartbeat stopped,
+# and run retries re-execute it from failure. The DefaultRunLauncher cannot check or resume
+# workers, so max_resume_run_attempts stays 0.
+LOCAL_INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+run_retries:
+  enabled: true
+  max_retries: 2
+  retry_on_asset_or_op_failure: false
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 30
+"""
 
 
 # Runs, event logs and schedule state in the `dagster` database of the embedded server (the URL

@@ -529,3 +529,25 @@ class SecReportingOwner(Base):
     owner_name: Mapped[str] = mapped_column(sa.String(200))
     last_filing_date: Mapped[date | None] = mapped_column(sa.Date)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+
+# --- recovery (migration 0003_recovery) ---
+
+
+class EnrichmentRunHeartbeat(Base):
+    """The sign of life of one enrichment batch run: stamped every few seconds by the running
+    batch (`enrichment/heartbeat.py`), read by `enrichment_recovery_sensor`, which fails a
+    STARTED run silent for longer than its bound so that run retries resume the batch. Times
+    are the database server's clock, so hosts with skewed clocks agree."""
+
+    __tablename__ = "enrichment_run_heartbeats"
+
+    run_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    batch_key: Mapped[str] = mapped_column(sa.String(100))
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int] = mapped_column(sa.Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (sa.Index("ix_enrichment_run_heartbeats_batch", "batch_key"),)

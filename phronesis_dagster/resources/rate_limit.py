@@ -1,43 +1,48 @@
 """Client-side rate limit per provider, shared by every process, built on pyrate-limiter.
 
 pyrate-limiter (v4) keeps the sliding-window log in a database bucket, so every process that
-points at the same bucket shares one budget:
-
-- embedded default (SQLite app DB): a `SQLiteBucket` in `ratelimit.sqlite` next to the app
-  database file, guarded by a file lock (`use_file_lock=True`) so processes on the machine
-  serialise their check-and-insert;
-- PostgreSQL app DB: a `PostgresBucket` (table `ratelimit___<provider>` created on first use)
-  that takes an exclusive table lock for each check-and-insert, so it holds across machines.
+points at the same bucket shares one budget: a `PostgresBucket` in the PostgreSQL app database
+(table `ratelimit___provider_<provider>`, created on first use) that takes an exclusive table
+lock for each check-and-insert, so it holds across processes and machines.
 
 The window is 1.25 s rather than 1 s (`WINDOW_MARGIN_MS`) so that jitter between granting a slot
 and the request reaching the provider never puts n + 1 requests into one of its seconds.
 
 `acquire()` blocks until a slot is free, at most `max_wait_seconds`, then raises
-`RateLimitWaitExceeded`. The `Limiter` objects cached here are only handles (connections, a
-file lock); the budget itself lives in the bucket, never in process memory.
+`RateLimitWaitExceeded`. The `Limiter` objects cached here are only handles (a connection pool);
+the budget itself lives in the bucket, never in process memory.
+
+No background thread: pyrate-limiter prunes expired rows from a leaker thread whose loop only
+catches `RuntimeError`, so a lost PostgreSQL connection or a pool timeout during a prune killed
+the thread for good (the bucket then grew without bound, and the test suite saw
+`PytestUnhandledThreadExceptionWarning`). The limiter is built with `schedule_leak=False`
+instead and the acquiring thread prunes every `PRUNE_INTERVAL_SECONDS` (`_maybe_prune`); a
+failed prune is logged and tried again at the next interval.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
-import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
-from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
+from psycopg_pool import ConnectionPool, PoolTimeout
+from pyrate_limiter import Duration, Limiter, Rate
+from pyrate_limiter.limiter import SingleBucketFactory
 
-from phronesis_dagster.resources.app_db import AppDatabase, local_data_dir, normalize_url
+from phronesis_dagster.resources.app_db import AppDatabase, normalize_url
 from phronesis_dagster.resources.errors import RateLimitWaitExceeded
 
 logger = logging.getLogger(__name__)
 
-RATE_LIMIT_FILE = "ratelimit.sqlite"
-_CONNECTION_ERRORS = (psycopg.OperationalError, sqlite3.OperationalError)
+# What a lost or exhausted bucket connection raises: the server went away (psycopg) or no pooled
+# connection came free in time (psycopg_pool).
+_CONNECTION_ERRORS = (psycopg.OperationalError, PoolTimeout)
 # Extra sleep pyrate-limiter adds to a computed wait, for clock drift between processes.
 BUFFER_MS = 20
 # The bucket records when a slot was granted, the provider counts when the request arrives;
@@ -50,12 +55,15 @@ BUFFER_MS = 20
 # EDGAR 2 of its 10 requests/s, the bulk of what separates the benchmark from its bound).
 WINDOW_MARGIN_MS = 250
 # Connections per provider bucket and process: the threads of a process take turns at the
-# bucket (one attempt at a time), plus pyrate-limiter's background leak task.
+# bucket (one attempt at a time), plus a prune now and then.
 BUCKET_POOL_SIZE = 2
 # Consecutive lost bucket connections an acquire rides out before the error reaches the call.
 MAX_DROPPED_CONNECTIONS = 5
+BUCKET_APPLICATION_NAME = "phronesis-rate-limit"
+# How often a process deletes the expired rows of a bucket (pyrate-limiter's leak interval).
+PRUNE_INTERVAL_SECONDS = 10.0
 
-# Keyed by process id too: a forked child must open its own connections and file lock.
+# Keyed by process id too: a forked child must open its own connections.
 _limiters: dict[tuple[int, str, str, int], Limiter] = {}
 # One lock per limiter: the threads of a process take turns at the bucket's check-and-insert.
 # With PostgreSQL each attempt takes an exclusive table lock with NOWAIT, so a dozen threads
@@ -68,37 +76,44 @@ _attempt_locks: dict[tuple[int, str, str, int], threading.Lock] = {}
 # round trip: with dozens of waiting threads per provider, most of the limiter's cost). Only a
 # hint: the budget stays in the bucket, and an attempt after the hint still asks it.
 _not_before: dict[tuple[int, str, str, int], float] = {}
+# When this process prunes each bucket next (monotonic clock). Which process prunes does not
+# matter: every one that uses a bucket does it now and then.
+_next_prune: dict[tuple[int, str, str, int], float] = {}
 _lock = threading.Lock()
 
 
 def bucket_location(app_db_url: str) -> str:
-    """Where the bucket of an app database lives: the SQLite file next to a SQLite app DB, or
-    the PostgreSQL database itself."""
+    """The PostgreSQL database that holds the buckets: the app database itself (as a libpq
+    URL for the bucket's psycopg pool). Any other database is an error: the budget must be
+    shared by every process, and only the PostgreSQL app database is."""
     url = sa.make_url(normalize_url(app_db_url))
-    if url.get_backend_name() == "sqlite":
-        db_path = url.database
-        folder = Path(db_path).resolve().parent if db_path and db_path != ":memory:" else None
-        return str((folder or local_data_dir()) / RATE_LIMIT_FILE)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(
+            "the shared rate limiter needs the PostgreSQL app database, got a "
+            f"{url.get_backend_name()!r} URL"
+        )
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _build_limiter(location: str, provider: str, requests_per_second: int) -> Limiter:
-    rates = [Rate(requests_per_second, Duration.SECOND + WINDOW_MARGIN_MS)]
-    if location.startswith("postgresql"):
-        from psycopg_pool import ConnectionPool
-        from pyrate_limiter import PostgresBucket
+    from pyrate_limiter import PostgresBucket
 
-        pool = ConnectionPool(location, min_size=0, max_size=BUCKET_POOL_SIZE, open=True)
-        try:
-            bucket = PostgresBucket(pool, f"provider_{provider}", rates)
-        except BaseException:
-            pool.close()
-            raise
-    else:
-        bucket = SQLiteBucket.init_from_file(
-            rates, table=f"provider_{provider}", db_path=location, use_file_lock=True
-        )
-    return Limiter(bucket, buffer_ms=BUFFER_MS)
+    rates = [Rate(requests_per_second, Duration.SECOND + WINDOW_MARGIN_MS)]
+    pool = ConnectionPool(
+        location,
+        min_size=0,
+        max_size=BUCKET_POOL_SIZE,
+        # Named, so pg_stat_activity tells the limiter's connections from the app's.
+        kwargs={"application_name": BUCKET_APPLICATION_NAME},
+        open=True,
+    )
+    try:
+        bucket = PostgresBucket(pool, f"provider_{provider}", rates)
+    except BaseException:
+        pool.close()
+        raise
+    # schedule_leak=False: no leaker thread (see the module docstring); `_maybe_prune` leaks.
+    return Limiter(SingleBucketFactory(bucket, schedule_leak=False), buffer_ms=BUFFER_MS)
 
 
 class SharedRateLimiter:
@@ -117,8 +132,14 @@ class SharedRateLimiter:
         self.provider = provider
         self.requests_per_second = requests_per_second
         self.max_wait_seconds = max_wait_seconds
-        self.location = bucket_location(app_db.url)
+        self._app_db_url = app_db.url
         self._dropped = 0  # consecutive attempts that lost their bucket connection
+
+    @functools.cached_property
+    def location(self) -> str:
+        """The bucket's database (`bucket_location`); a non-PostgreSQL app database is an
+        error at the first acquire."""
+        return bucket_location(self._app_db_url)
 
     @property
     def _key(self) -> tuple[int, str, str, int]:
@@ -144,6 +165,8 @@ class SharedRateLimiter:
             try:
                 # The first use in a process creates the bucket (and its table): inside the
                 # try, so a connection lost right then is ridden out like any other.
+                # timeout=0 rather than blocking=False: pyrate-limiter 4.5 hands `False` on to
+                # its lock as a timeout and raises.
                 granted = self.limiter.try_acquire(self.provider, blocking=True, timeout=0)
             except _CONNECTION_ERRORS as exc:
                 # A dropped bucket connection (a failover, a DBA's kill) is discarded by the
@@ -158,6 +181,7 @@ class SharedRateLimiter:
                 )
                 return False, BUFFER_MS / 1000
             self._dropped = 0
+            self._maybe_prune(key)
             if granted:
                 return True, 0.0
             wait = self._wait_hint()
@@ -173,8 +197,6 @@ class SharedRateLimiter:
         an extra request into the provider's second; two runs sharing EDGAR's 10/s showed it.
         """
         deadline = time.monotonic() + self.max_wait_seconds
-        # timeout=0 rather than blocking=False: the latter hands `False` to the file lock as a
-        # timeout (pyrate-limiter 4.5) and raises.
         while True:
             granted, wait = self._try_acquire()
             if granted:
@@ -188,6 +210,20 @@ class SharedRateLimiter:
                 )
             # Jitter keeps the waiters of several processes from retrying in lock step.
             time.sleep(min(remaining, wait + random.uniform(0, BUFFER_MS) / 1000))
+
+    def _maybe_prune(self, key: tuple[int, str, str, int]) -> None:
+        """Delete the bucket's expired rows if this process has not for a while. Called with
+        the attempt lock held; a failure (lost connection, pool timeout) is logged and the
+        prune is tried again at the next interval - never the caller's failure."""
+        now = time.monotonic()
+        if now < _next_prune.get(key, 0.0):
+            return
+        _next_prune[key] = now + PRUNE_INTERVAL_SECONDS
+        bucket = self.limiter.bucket_factory.bucket
+        try:
+            bucket.leak(bucket.now())
+        except Exception as exc:  # noqa: BLE001 - pruning is housekeeping; the next one retries
+            logger.warning("rate limiter %s: pruning the bucket failed (%s)", self.provider, exc)
 
     def _wait_hint(self) -> float:
         """Seconds until the bucket expects a free slot (a fraction of a slot if unknown)."""

@@ -33,6 +33,7 @@ from phronesis_dagster.enrichment.requests import (
 )
 from phronesis_dagster.enrichment.store import fail_batch
 from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.sensors.recovery import enrichment_recovery_sensor, retry_will_follow
 
 ENRICHMENT_REQUEST_SENSOR = "enrichment_request_sensor"
 BATCH_SIZE_ENV = "PHRONESIS_ENRICHMENT_BATCH_SIZE"
@@ -188,6 +189,8 @@ def close_failed_run(
     batch_key = run.tags.get(PARTITION_TAG) or run.tags.get(BATCH_TAG)
     if not batch_key:
         return dg.SkipReason(f"run {run.run_id} has no batch partition tag")
+    if retry_will_follow(context.instance, run):
+        return dg.SkipReason(f"{batch_key}: run {run.run_id} failed; Dagster retries it")
     error = _run_error(context)
     n = fail_batch(app_db.engine, batch_key, error=error, run_id=run.run_id, now=utcnow())
     context.log.info(
@@ -203,7 +206,7 @@ def close_failed_run(
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def enrichment_run_failure_sensor(context: dg.RunFailureSensorContext, app_db: AppDatabase):
-    """When an enrichment batch run fails (after its retries), marks the batch's prospects that
+    """When an enrichment batch run fails and no run retry follows, marks the batch's prospects that
     are still `in_progress` as `failed`, its open requests `failed` with the run's error, and
     refreshes the bulk jobs - what the old system's `onFailure` did."""
     return close_failed_run(context, app_db)
@@ -225,4 +228,5 @@ ENRICHMENT_SENSORS = [
     enrichment_request_sensor,
     enrichment_run_failure_sensor,
     enrichment_run_canceled_sensor,
+    enrichment_recovery_sensor,
 ]

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from unittest import mock
 
+import pytest
 import yaml
 from alembic.script import ScriptDirectory
 
@@ -121,10 +122,13 @@ def test_dockerfile_copies_files_that_exist_and_installs_the_package() -> None:
         assert f"!{src}" in ignore, f"{src} is excluded from the build context"
 
 
-def test_migrate_hook_command_migrates_an_empty_app_database(tmp_path: Path) -> None:
+@pytest.mark.postgres
+def test_migrate_hook_command_migrates_an_empty_app_database(
+    tmp_path: Path, empty_postgres_url: str
+) -> None:
     template = (CHART / "templates" / "migrate-job.yaml").read_text()
     command = ast.literal_eval(re.search(r"command: (\[.*\])", template).group(1))
-    url = f"sqlite:///{tmp_path / 'app.db'}"
+    url = empty_postgres_url
 
     result = subprocess.run(
         [sys.executable, *command[1:]],
@@ -150,3 +154,34 @@ def test_run_tag_limits_match_tags_the_project_puts_on_its_runs() -> None:
     assert own, "no run limit on the project's own tags"
     for limit in own:
         assert any(tags.get(limit["key"]) == limit["value"] for tags in job_tags), limit
+
+
+def test_killed_runs_are_retried_from_failure_on_the_laptop_and_in_production(tmp_path) -> None:
+    """Both instances retry a run whose process died, and the enrichment job re-executes from
+    failure with at least as many retries as the instance default; the laptop instance loads
+    as a real Dagster instance (a setting Dagster rejects would only show in `make dev`)."""
+    import dagster as dg
+
+    from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
+    from phronesis_dagster.demo import LOCAL_INSTANCE_YAML
+
+    (tmp_path / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as local:
+        assert local.run_retries_enabled and local.run_retries_max_retries >= 1
+        assert local.run_retries_retry_on_asset_or_op_failure is False
+        assert local.run_monitoring_enabled
+        # The DefaultRunLauncher cannot resume a run in place.
+        assert local.run_monitoring_max_resume_run_attempts == 0
+        local_retries = local.run_retries_max_retries
+    production = _instance_yaml()["run_retries"]
+    assert production["enabled"] is True and production["max_retries"] >= 1
+
+    tags = enrichment_batch_job.tags
+    assert tags["dagster/retry_strategy"] == "FROM_FAILURE"
+    assert int(tags["dagster/max_retries"]) >= max(local_retries, production["max_retries"])
+
+    env = _helm_values()["dagster"]["dagster-user-deployments"]["deployments"][0]["env"]
+    silence = {e["name"]: e["value"] for e in env}["PHRONESIS_RECOVERY_SILENCE_SECONDS"]
+    # The backstop must wait longer than run monitoring takes to see a dead pod.
+    monitoring = _helm_values()["dagster"]["dagsterDaemon"]["runMonitoring"]
+    assert float(silence) > monitoring["pollIntervalSeconds"]

@@ -45,6 +45,7 @@ from phronesis_dagster.enrichment.constants import (
     SOURCE_ASSET,
     SUMMARY_SOURCE,
 )
+from phronesis_dagster.enrichment.heartbeat import batch_heartbeat
 from phronesis_dagster.enrichment.progress import ProgressLogger
 from phronesis_dagster.enrichment.requests import utcnow
 from phronesis_dagster.enrichment.store import (
@@ -216,6 +217,19 @@ def enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentConf
     are in. Each answer is stored as it arrives; a re-run (retry, re-execution after a crash)
     reuses every complete / not_found / skipped answer instead of paying for it again. A failing
     provider only fails its own source."""
+    # The batch's heartbeat while it works: a run whose process dies is found by its silence
+    # (sensors/recovery.py) and retried.
+    with batch_heartbeat(
+        context.resources.app_db.engine,
+        batch_key=context.partition_key,
+        run_id=context.run_id,
+        instance=context.instance,
+        log=context.log.warning,
+    ):
+        yield from _enrich_batch(context, config)
+
+
+def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentConfig):
     engine = context.resources.app_db.engine
     batch_key = context.partition_key
     now = utcnow()

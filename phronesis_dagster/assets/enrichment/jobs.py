@@ -16,5 +16,14 @@ enrichment_batch_job = dg.define_asset_job(
     description="Enrich one batch of prospects (a dynamic partition added by "
     "enrichment_request_sensor): the four data sources and the AI summary at once, then the "
     "merged status, requests and job progress.",
-    tags={"phronesis/domain": "enrichment"},
+    tags={
+        "phronesis/domain": "enrichment",
+        # A run whose process died (OOM, evicted pod, SIGKILL) is re-executed from failure:
+        # finished steps are not run again, and inside enrich_batch the stored source results
+        # keep finished sources from being called again (sensors/recovery.py). More retries
+        # than the instance's default (2): a retry pays no provider call twice, only a process
+        # start, and the chaos benchmark saw a batch killed 7 times on a loaded machine.
+        "dagster/max_retries": "10",
+        "dagster/retry_strategy": "FROM_FAILURE",
+    },
 )
