@@ -1,0 +1,34 @@
+"""The dashboard datasets of issue 13 and RLS on the derived tenant tables.
+
+Ours: `platform_pulse_daily` (one row per UTC day for the platform) and `funnel_daily` (per
+tenant per UTC day, plus the platform row with tenant_id NULL). Row-level security on the web
+app's `app.current_tenant_id` setting (cast to UUID) on `funnel_daily`, and ensured on
+`tenant_activity_daily` and `enrichment_error_feed`. The SQL
+(`db/sql/migration_0003_dashboards.sql`) is idempotent.
+
+Revision ID: 0003_dashboards
+Revises: 0002
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from phronesis_dagster.db.sql_files import execute_script
+
+revision = "0003_dashboards"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    execute_script(op.get_bind(), "migration_0003_dashboards")
+
+
+def downgrade() -> None:
+    # The policies of tenant_activity_daily and enrichment_error_feed belong to 0002's tables and
+    # stay; ours go with their tables.
+    op.execute("DROP TABLE IF EXISTS funnel_daily")
+    op.execute("DROP TABLE IF EXISTS platform_pulse_daily")
