@@ -23,7 +23,7 @@ WITH day_events AS (
     WHERE created_at >= :start AND created_at < :end
 ),
 -- Trailing windows ending with the day: the 7 (WAU) and 30 (MAU) UTC days up to and including it.
-trailing AS (
+trailing_users AS (
     SELECT
         COUNT(DISTINCT user_id) FILTER (WHERE created_at >= :wau_start) AS wau,
         COUNT(DISTINCT user_id) AS mau
@@ -105,4 +105,4 @@ SELECT
     p.n,
     r.requested, r.completed, r.cached, r.failed, r.rejected, r.p50, r.p95,
     c.provider_calls, c.pipeline_calls, c.web_app_calls, c.provider_failures, c.spend_usd
-FROM day_events e, trailing t, new_prospects p, requests r, calls c
+FROM day_events e, trailing_users t, new_prospects p, requests r, calls c
