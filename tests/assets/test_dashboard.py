@@ -54,10 +54,20 @@ EMPTY_DAYS = {date(2026, 3, 8), date(2026, 3, 15), date(2026, 3, 16)}
 # A tenant that signs up on LATE_TENANT_DAY and never does anything.
 LATE_TENANT_DAY = date(2026, 3, 20)
 EARLY = datetime(2026, 1, 1, tzinfo=UTC)
-FUNNEL_ACTIONS = ("search_executed", "profile_viewed", "profile_enriched", "add_to_list",
-                  "csv_exported")  # fmt: skip
-STAGE_COLUMNS = ("searched_users", "viewed_users", "enriched_users", "listed_users",
-                 "exported_users")  # fmt: skip
+FUNNEL_ACTIONS = (
+    "search_executed",
+    "profile_viewed",
+    "profile_enriched",
+    "add_to_list",
+    "csv_exported",
+)
+STAGE_COLUMNS = (
+    "searched_users",
+    "viewed_users",
+    "enriched_users",
+    "listed_users",
+    "exported_users",
+)
 PROVIDERS_COST = {"exa": Decimal("0.005"), "contactout": Decimal("0.02"), "edgar": Decimal("0")}
 
 
@@ -114,11 +124,14 @@ def seed_month(app_db: AppDatabase, seed: int = 7) -> dict:
                     cached = status == "done" and rng.random() < 0.3
                     # Some finish after midnight: they count as asked today, finished tomorrow.
                     took = 0.05 if cached else rng.uniform(5, 9000)
-                    requests.append((tenant, status, cached, asked, asked + timedelta(seconds=took)))
+                    requests.append(
+                        (tenant, status, cached, asked, asked + timedelta(seconds=took))
+                    )
             for _ in range(rng.randint(3, 12)):
                 provider = rng.choice(tuple(PROVIDERS_COST))
-                outcome = rng.choice(("success", "success", "not_found", "failure",
-                                      "rate_limited", "circuit_open"))  # fmt: skip
+                outcome = rng.choice(
+                    ("success", "success", "not_found", "failure", "rate_limited", "circuit_open")
+                )
                 calls.append((provider, outcome, utc(day, rng.uniform(0, 86399))))
 
         conn.execute(
@@ -130,9 +143,11 @@ def seed_month(app_db: AppDatabase, seed: int = 7) -> dict:
         )
         conn.execute(
             sa.insert(Prospect),
-            [{"tenant_id": t, "name": f"P{i}", "created_at": at} for i, (t, at) in
-             enumerate(prospects)],
-        )  # fmt: skip
+            [
+                {"tenant_id": t, "name": f"P{i}", "created_at": at}
+                for i, (t, at) in enumerate(prospects)
+            ],
+        )
         conn.execute(
             sa.insert(EnrichmentRequest),
             [
@@ -177,12 +192,20 @@ def seed_month(app_db: AppDatabase, seed: int = 7) -> dict:
         conn.execute(
             sa.insert(ApiUsage),
             [
-                {"provider": "exa", "date": date(2026, 3, 3), "origin": "web_app",
-                 "success_count": 40},
-                {"provider": "apollo", "date": date(2026, 3, 4), "origin": "web_app",
-                 "success_count": 7},
+                {
+                    "provider": "exa",
+                    "date": date(2026, 3, 3),
+                    "origin": "web_app",
+                    "success_count": 40,
+                },
+                {
+                    "provider": "apollo",
+                    "date": date(2026, 3, 4),
+                    "origin": "web_app",
+                    "success_count": 7,
+                },
             ],
-        )  # fmt: skip
+        )
         for day in MONTH:
             rollup_usage_day(conn, day)
     return {"tenants": tenants, "users": users}
@@ -238,7 +261,9 @@ def expected_pulse(app_db: AppDatabase, day: date) -> dict:
         for p in fetch(app_db, "SELECT created_at FROM prospects")
         if p["created_at"].astimezone(UTC).date() == day
     )
-    reqs = fetch(app_db, "SELECT status, batch_key, created_at, updated_at FROM enrichment_requests")
+    reqs = fetch(
+        app_db, "SELECT status, batch_key, created_at, updated_at FROM enrichment_requests"
+    )
     finished = [r for r in reqs if r["updated_at"].astimezone(UTC).date() == day]
     done = [r for r in finished if r["status"] == "done"]
     ran = [(r["updated_at"] - r["created_at"]).total_seconds() for r in done if r["batch_key"]]
@@ -431,9 +456,7 @@ def test_rerunning_and_backfilling_in_any_order_gives_the_same_rows(
     assert len(first[1]) == sum(len(expected_funnel(app_db, d)) for d in MONTH)
 
 
-def test_assets_write_tables_metadata_and_passing_checks(
-    app_db: AppDatabase, seeded: dict
-) -> None:
+def test_assets_write_tables_metadata_and_passing_checks(app_db: AppDatabase, seeded: dict) -> None:
     day = date(2026, 3, 20)
 
     pulse = materialize(platform_pulse_daily, app_db, day)
@@ -441,9 +464,7 @@ def test_assets_write_tables_metadata_and_passing_checks(
 
     assert pulse.success and funnel.success
     checks = {
-        e.check_name: e.passed
-        for r in (pulse, funnel)
-        for e in r.get_asset_check_evaluations()
+        e.check_name: e.passed for r in (pulse, funnel) for e in r.get_asset_check_evaluations()
     }
     assert checks == {
         PULSE_USAGE_CHECK: True,
