@@ -93,15 +93,17 @@ class AppDatabase(dg.ConfigurableResource):
     security isolates the web app's tenants from each other, not the pipeline from the data.
     """
 
+    # Empty when unset, so definitions load without a database; the first use then raises
+    # default_database_url()'s one-line error.
     url: str = Field(
-        default_factory=default_database_url,
+        default_factory=lambda: os.environ.get(DATABASE_URL_ENV, ""),
         description=f"SQLAlchemy URL of the PostgreSQL app database. Defaults to "
         f"${DATABASE_URL_ENV}.",
     )
 
     @property
     def engine(self) -> sa.Engine:
-        return engine_for(self.url)
+        return engine_for(self.url or default_database_url())
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
@@ -123,4 +125,6 @@ class AppDatabase(dg.ConfigurableResource):
 
     def display_url(self) -> str:
         """The URL with any password hidden, for logs and metadata."""
+        if not self.url:
+            return f"(unset: ${DATABASE_URL_ENV})"
         return sa.make_url(normalize_url(self.url)).render_as_string(hide_password=True)

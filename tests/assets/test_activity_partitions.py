@@ -1,4 +1,5 @@
-"""activity_log partition maintenance: created ahead, idempotent, rows rescued from DEFAULT."""
+"""activity_log partition maintenance on the web app's table: created ahead in its naming and
+with its indexes, idempotent, partitions it made itself left alone, rows rescued from DEFAULT."""
 
 from datetime import UTC, date, datetime
 
@@ -12,9 +13,12 @@ from phronesis_dagster.assets.activity_partitions import (
     partition_name,
 )
 from phronesis_dagster.checks.usage import default_partition_result
+from phronesis_dagster.db.models import Tenant, User
 from phronesis_dagster.resources.app_db import AppDatabase
 
 TODAY = date(2025, 11, 20)
+# The months schema.sql itself partitions.
+WEBAPP_PARTITIONS = {f"activity_log_2026_0{m}" for m in range(2, 7)}
 
 
 def attached_partitions(app_db: AppDatabase) -> set[str]:
@@ -31,12 +35,18 @@ def attached_partitions(app_db: AppDatabase) -> set[str]:
 
 def insert_at(app_db: AppDatabase, *stamps: datetime) -> None:
     with app_db.begin() as conn:
+        tenant_id = conn.execute(
+            sa.insert(Tenant).values(name="T").returning(Tenant.id)
+        ).scalar_one()
+        user_id = conn.execute(
+            sa.insert(User).values(tenant_id=tenant_id, email="u@t.test").returning(User.id)
+        ).scalar_one()
         conn.execute(
             sa.text(
                 "INSERT INTO activity_log (tenant_id, user_id, action_type, created_at) "
-                "VALUES (1, 1, 'login', :at)"
+                "VALUES (:t, :u, 'login', :at)"
             ),
-            [{"at": s} for s in stamps],
+            [{"t": tenant_id, "u": user_id, "at": s} for s in stamps],
         )
 
 
@@ -45,29 +55,39 @@ def rows_in(app_db: AppDatabase, table: str) -> int:
         return conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
 
 
-@pytest.mark.postgres
-def test_partitions_are_created_ahead_and_reruns_are_no_ops(postgres_url):
-    app_db = AppDatabase(url=postgres_url)
+def test_partitions_are_created_ahead_and_reruns_are_no_ops(app_db):
     with app_db.begin() as conn:
         first = ensure_activity_log_partitions(conn, today=TODAY, months_ahead=2)
-    expected = {"activity_log_y2025m11", "activity_log_y2025m12", "activity_log_y2026m01"}
+    expected = {"activity_log_2025_11", "activity_log_2025_12", "activity_log_2026_01"}
     assert set(first.created) == expected
-    assert attached_partitions(app_db) == expected | {"activity_log_default"}
+    assert attached_partitions(app_db) == expected | WEBAPP_PARTITIONS | {"activity_log_default"}
 
     with app_db.begin() as conn:
         second = ensure_activity_log_partitions(conn, today=TODAY, months_ahead=2)
     assert second.created == []
-    assert set(second.partitions) == expected
+    assert set(second.partitions) == expected | WEBAPP_PARTITIONS
 
     # A row for next month now goes to its own partition, not the DEFAULT one.
     insert_at(app_db, datetime(2025, 12, 31, 23, 59, 59, 999000, tzinfo=UTC))
-    assert rows_in(app_db, "activity_log_y2025m12") == 1
+    assert rows_in(app_db, "activity_log_2025_12") == 1
     assert rows_in(app_db, "activity_log_default") == 0
 
 
-@pytest.mark.postgres
-def test_rows_parked_in_default_are_moved_into_the_new_partition(postgres_url):
-    app_db = AppDatabase(url=postgres_url)
+def test_a_month_the_web_app_partitioned_under_another_name_is_left_alone(app_db):
+    with app_db.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE activity_log_dec PARTITION OF activity_log "
+            "FOR VALUES FROM ('2025-12-01 00:00:00+00') TO ('2026-01-01 00:00:00+00')"
+        )
+        result = ensure_activity_log_partitions(conn, today=TODAY, months_ahead=2)
+    assert set(result.created) == {"activity_log_2025_11", "activity_log_2026_01"}
+    # The web app's own months (schema.sql's 2026_02..06) are not recreated either.
+    with app_db.begin() as conn:
+        later = ensure_activity_log_partitions(conn, today=date(2026, 2, 10), months_ahead=2)
+    assert later.created == []
+
+
+def test_rows_parked_in_default_are_moved_into_the_new_partition(app_db):
     parked = [
         datetime(2025, 11, 1, tzinfo=UTC),
         datetime(2025, 11, 30, 23, 59, 59, 999000, tzinfo=UTC),
@@ -90,8 +110,8 @@ def test_rows_parked_in_default_are_moved_into_the_new_partition(postgres_url):
     assert result.rescued_rows == 3
     assert result.left_in_default == 1
     assert partition_name(date(2024, 6, 1)) in result.created
-    assert rows_in(app_db, "activity_log_y2025m11") == 2
-    assert rows_in(app_db, "activity_log_y2024m06") == 1
+    assert rows_in(app_db, "activity_log_2025_11") == 2
+    assert rows_in(app_db, "activity_log_2024_06") == 1
     assert rows_in(app_db, "activity_log") == 4  # nothing lost
     # The moved rows keep their ids and timestamps.
     with app_db.connect() as conn:
@@ -104,20 +124,32 @@ def test_rows_parked_in_default_are_moved_into_the_new_partition(postgres_url):
     assert check.metadata["rows_in_default"].value == 1
 
 
-@pytest.mark.postgres
-def test_new_partitions_enforce_row_level_security_policy(postgres_url):
-    app_db = AppDatabase(url=postgres_url)
+def test_new_partitions_get_the_policy_and_the_web_apps_indexes(app_db):
     with app_db.begin() as conn:
         ensure_activity_log_partitions(conn, today=TODAY, months_ahead=0)
     with app_db.connect() as conn:
-        policies = conn.execute(
-            sa.text("SELECT COUNT(*) FROM pg_policies WHERE tablename = 'activity_log_y2025m11'")
-        ).scalar_one()
-    assert policies == 1
+        policies = (
+            conn.execute(
+                sa.text("SELECT qual FROM pg_policies WHERE tablename = 'activity_log_2025_11'")
+            )
+            .scalars()
+            .all()
+        )
+        indexes = set(
+            conn.execute(
+                sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'activity_log_2025_11'")
+            ).scalars()
+        )
+    assert len(policies) == 1 and "uuid" in policies[0]
+    assert {
+        "idx_activity_log_2025_11_created_at",
+        "idx_activity_log_2025_11_tenant_action",
+        "idx_activity_log_2025_11_user",
+        "idx_activity_log_2025_11_metadata",
+    } <= indexes
 
 
-def test_asset_runs_on_both_dialects(db_url):
-    app_db = AppDatabase(url=db_url)
+def test_asset_reports_what_it_created(app_db):
     result = dg.materialize(
         [activity_log_partitions],
         resources={"app_db": app_db},
@@ -125,9 +157,6 @@ def test_asset_runs_on_both_dialects(db_url):
     )
     assert result.success
     [mat] = result.asset_materializations_for_node("activity_log_partitions")
-    if app_db.is_postgres:
-        assert mat.metadata["partitions_created"].value == 2
-        assert len(attached_partitions(app_db)) == 3
-    else:
-        assert "No-op on SQLite" in mat.metadata["skipped"].value
-        assert default_partition_result(app_db).passed
+    assert mat.metadata["partitions_created"].value == 2
+    assert len(attached_partitions(app_db)) == 2 + len(WEBAPP_PARTITIONS) + 1
+    assert default_partition_result(app_db).passed

@@ -23,6 +23,7 @@ from phronesis_dagster.db.models import (
     Prospect,
     Tenant,
     UsageMetricsDaily,
+    User,
 )
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.schedules.quotas import (
@@ -60,7 +61,7 @@ PROSPECT_STATUSES: list[dict] = [
 ]
 
 
-def insert_prospects(app_db: AppDatabase, statuses: list[dict]) -> tuple[int, list[int]]:
+def insert_prospects(app_db: AppDatabase, statuses: list) -> tuple[uuid.UUID, list[uuid.UUID]]:
     with app_db.begin() as conn:
         tenant_id = conn.execute(
             sa.insert(Tenant.__table__).values(name="Acme").returning(Tenant.id)
@@ -274,9 +275,14 @@ def test_enrichment_health_matches_python_over_a_seeded_month(app_db: AppDatabas
 def test_error_feed_reads_old_and_new_shapes(app_db: AppDatabase) -> None:
     statuses = [
         *PROSPECT_STATUSES,
-        {"edgar": "HTTP 503 from SEC"},  # legacy free text: an error message, not a status
+        {"sec": "HTTP 503 from SEC"},  # legacy free text: an error message, not a status
         {"exa": {"status": "failed", "error": "bad at", "at": "yesterday-ish"}},
         None,
+        # What else the web app may have left: none of it may fail the dataset.
+        "reset",
+        ["complete"],
+        {"exa": ["failed"], "claude": 42},
+        {"exa": {"status": "failed", "error": "impossible date", "at": "2026-02-31T10:00:00Z"}},
     ]
     tenant_id, ids = insert_prospects(app_db, statuses)
 
@@ -290,8 +296,9 @@ def test_error_feed_reads_old_and_new_shapes(app_db: AppDatabase) -> None:
         (ids[2], "contactout"),
         (ids[4], "exa"),
         (ids[5], "exa"),
-        (ids[6], "edgar"),
+        (ids[6], "sec"),
         (ids[7], "exa"),
+        (ids[12], "exa"),
     }
     assert all(r["tenant_id"] == tenant_id for r in feed)
     assert got[(ids[2], "exa")]["message"] == "timeout after 30s"
@@ -302,11 +309,12 @@ def test_error_feed_reads_old_and_new_shapes(app_db: AppDatabase) -> None:
         None,
         "legacy",
     )
-    assert got[(ids[6], "edgar")]["message"] == "HTTP 503 from SEC"
-    # an unparseable "at" falls back to the prospect's last enrichment instead of failing
-    assert got[(ids[7], "exa")]["at"] is not None
+    assert got[(ids[6], "sec")]["message"] == "HTTP 503 from SEC"
+    # an unparseable or impossible "at" falls back to the prospect's last enrichment
+    assert got[(ids[7], "exa")]["at"] == NOON + timedelta(hours=3)
+    assert got[(ids[12], "exa")]["at"] == NOON + timedelta(hours=3)
     metadata = result.asset_materializations_for_node("enrichment_error_feed")[0].metadata
-    assert metadata["rows_written"].value == 7
+    assert metadata["rows_written"].value == 8
     assert metadata["legacy_records"].value == 2
 
     # The limit keeps the newest errors.
@@ -320,21 +328,45 @@ def test_error_feed_reads_old_and_new_shapes(app_db: AppDatabase) -> None:
 
 
 def test_tenant_activity_sums_users_per_tenant(app_db: AppDatabase) -> None:
+    with app_db.begin() as conn:
+        t1, t2 = (
+            conn.execute(sa.insert(Tenant).values(name=n).returning(Tenant.id)).scalar_one()
+            for n in ("One", "Two")
+        )
+        u11, u12, u13, u21 = (
+            conn.execute(
+                sa.insert(User).values(tenant_id=t, email=f"{i}@x.test").returning(User.id)
+            ).scalar_one()
+            for i, t in enumerate((t1, t1, t1, t2))
+        )
     usage = [
-        # (tenant, user, day, events, searches)
-        (1, 11, DAY, 10, 4),
-        (1, 12, DAY, 5, 1),
-        (1, 13, DAY, 0, 0),  # a row with no events is not an active user
-        (2, 21, DAY, 7, 7),
-        (1, 11, DAY - timedelta(days=1), 99, 99),
+        # (tenant, user, day, events, searches, lists_created)
+        (t1, u11, DAY, 10, 4, 1),
+        (t1, u12, DAY, 5, 1, 2),
+        (t1, u13, DAY, 0, 0, 0),  # a row with no events is not an active user
+        (t2, u21, DAY, 7, 7, 0),
+        (t1, u11, DAY - timedelta(days=1), 99, 99, 9),
     ]
     with app_db.begin() as conn:
         conn.execute(
             sa.insert(UsageMetricsDaily.__table__),
             [
-                {"tenant_id": t, "user_id": u, "date": d, "total_events": e, "searches_executed": s}
-                for t, u, d, e, s in usage
+                {
+                    "tenant_id": t,
+                    "user_id": u,
+                    "date": d,
+                    "total_events": e,
+                    "searches_executed": s,
+                    "lists_created": n,
+                }
+                for t, u, d, e, s, n in usage
             ],
+        )
+        # The web app's counters are nullable: a NULL counts as none.
+        conn.execute(
+            sa.update(UsageMetricsDaily.__table__)
+            .where(UsageMetricsDaily.user_id == u13)
+            .values(total_logins=None)
         )
     for _ in range(2):  # re-running the day replaces it
         dg.materialize(
@@ -343,13 +375,26 @@ def test_tenant_activity_sums_users_per_tenant(app_db: AppDatabase) -> None:
 
     got = rows(
         app_db,
-        "SELECT tenant_id, active_users, total_events, searches_executed "
-        "FROM tenant_activity_daily ORDER BY tenant_id",
+        "SELECT tenant_id, active_users, total_events, searches_executed, lists_created, "
+        "total_logins FROM tenant_activity_daily",
     )
-    assert got == [
-        {"tenant_id": 1, "active_users": 2, "total_events": 15, "searches_executed": 5},
-        {"tenant_id": 2, "active_users": 1, "total_events": 7, "searches_executed": 7},
-    ]
+    by_tenant = {r.pop("tenant_id"): r for r in got}
+    assert by_tenant == {
+        t1: {
+            "active_users": 2,
+            "total_events": 15,
+            "searches_executed": 5,
+            "lists_created": 3,
+            "total_logins": 0,
+        },
+        t2: {
+            "active_users": 1,
+            "total_events": 7,
+            "searches_executed": 7,
+            "lists_created": 0,
+            "total_logins": 0,
+        },
+    }
 
 
 def test_lineage_and_automation_as_the_ui_shows_them() -> None:

@@ -237,8 +237,8 @@ def test_quotas_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         configured_quotas()
 
 
-def test_redis_absent_uses_pipeline_counters_only(sqlite_url: str) -> None:
-    app_db = AppDatabase(url=sqlite_url)
+def test_redis_absent_uses_pipeline_counters_only(postgres_url: str) -> None:
+    app_db = AppDatabase(url=postgres_url)
     day = date(2025, 3, 10)
     add_usage(app_db, day, "exa", 5)
     result = materialize(app_db, day, redis_res=WebAppRedis(url=""))
@@ -249,8 +249,8 @@ def test_redis_absent_uses_pipeline_counters_only(sqlite_url: str) -> None:
     assert "not configured" in metadata["web_app_redis"].value
 
 
-def test_redis_unreachable_keeps_stored_web_app_counts(sqlite_url: str) -> None:
-    app_db = AppDatabase(url=sqlite_url)
+def test_redis_unreachable_keeps_stored_web_app_counts(postgres_url: str) -> None:
+    app_db = AppDatabase(url=postgres_url)
     day = date(2025, 3, 10)
     add_usage(app_db, day, "exa", 5)
     add_usage(app_db, day, "exa", 7, origin="web_app")  # copied from Redis by an earlier run
@@ -307,10 +307,10 @@ def test_redis_same_day_as_pipeline_is_counted_once_per_origin(
 
 @pytest.mark.redis
 def test_redis_garbage_value_fails_clearly_and_keeps_the_day(
-    sqlite_url: str, redis_url: str, redis_day: tuple[redis.Redis, date]
+    postgres_url: str, redis_url: str, redis_day: tuple[redis.Redis, date]
 ) -> None:
     client, day = redis_day
-    app_db = AppDatabase(url=sqlite_url)
+    app_db = AppDatabase(url=postgres_url)
     add_usage(app_db, day, "exa", 10)
     materialize(app_db, day)
     client.set(counter_key("exa", day), "not-a-number")

@@ -1,10 +1,11 @@
-"""usage_metrics_daily on SQLite and PostgreSQL: counters, re-runs, late events, UTC days."""
+"""usage_metrics_daily on the web app's schema: counters, lists_created, re-runs, late events,
+UTC days."""
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
 from phronesis_dagster.assets.usage import usage_metrics_daily
@@ -34,15 +35,26 @@ def seed_users(app_db: AppDatabase, tenants: int = 2, users_per_tenant: int = 2)
     return pairs
 
 
-def add_events(app_db: AppDatabase, events: list[tuple[int, int, str, datetime]]) -> None:
+def add_events(app_db: AppDatabase, events: list[tuple], metadata: dict | None = None) -> None:
+    """Insert (tenant_id, user_id, action_type, created_at) events, all with `metadata`."""
     with app_db.begin() as conn:
         conn.execute(
-            sa.insert(ActivityLog),
+            sa.insert(ActivityLog.__table__),
             [
-                {"tenant_id": t, "user_id": u, "action_type": a, "created_at": at}
+                {
+                    "tenant_id": t,
+                    "user_id": u,
+                    "action_type": a,
+                    "created_at": at,
+                    "metadata": metadata or {},
+                }
                 for t, u, a, at in events
             ],
         )
+
+
+def add_to_list(app_db: AppDatabase, tenant_id, user_id, at: datetime, list_id) -> None:
+    add_events(app_db, [(tenant_id, user_id, "add_to_list", at)], {"list_id": list_id})
 
 
 def usage_rows(app_db: AppDatabase, day: date = DAY) -> dict[tuple[int, int], dict]:
@@ -147,11 +159,7 @@ def test_utc_day_is_half_open(app_db):
     assert (nxt["profiles_viewed"], nxt["total_events"]) == (1, 1)
 
 
-@pytest.mark.postgres
-def test_non_utc_timestamps_fall_on_their_utc_day(postgres_url):
-    # PostgreSQL only: SQLAlchemy's SQLite DateTime drops the offset of an aware datetime, so
-    # SQLite writers must pass UTC (the raw-text test below covers offsets stored as text).
-    app_db = AppDatabase(url=postgres_url)
+def test_non_utc_timestamps_fall_on_their_utc_day(app_db):
     [(t, u)] = seed_users(app_db, tenants=1, users_per_tenant=1)
     helsinki = datetime(2025, 3, 15, 1, 30, tzinfo=ZoneInfo("Europe/Helsinki"))  # 23:30 UTC 14th
     add_events(app_db, [(t, u, "login", helsinki)])
@@ -159,25 +167,36 @@ def test_non_utc_timestamps_fall_on_their_utc_day(postgres_url):
     assert usage_rows(app_db)[(t, u)]["total_logins"] == 1
 
 
-def test_sqlite_text_timestamps_in_other_formats_respect_the_boundary(sqlite_url):
-    app_db = AppDatabase(url=sqlite_url)
-    [(t, u)] = seed_users(app_db, tenants=1, users_per_tenant=1)
-    with app_db.begin() as conn:
-        for text in (
-            "2025-03-15 00:00:00",  # CURRENT_TIMESTAMP format: the next day, not this one
-            "2025-03-14T23:59:59.999",
-            "2025-03-15T01:30:00+02:00",  # 23:30 UTC on the 14th
-            "2025-03-14 00:00:00",
-        ):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO activity_log (tenant_id, user_id, action_type, created_at) "
-                    "VALUES (:t, :u, 'login', :c)"
-                ),
-                {"t": t, "u": u, "c": text},
-            )
+def test_lists_created_counts_first_ever_adds_credited_to_their_user(app_db):
+    (t, u1), (_, u2) = seed_users(app_db, tenants=1, users_per_tenant=2)
+    [(other_tenant, u3)] = seed_users(app_db, tenants=1, users_per_tenant=1)
+    old, shared, mine = (str(uuid.uuid4()) for _ in range(3))
+    # `old` got its first add the day before: adding to it again creates nothing.
+    add_to_list(app_db, t, u1, MIDNIGHT - timedelta(hours=3), old)
+    add_to_list(app_db, t, u1, MIDNIGHT + timedelta(hours=8), old)
+    # `shared` is first added by u2, then by u1: created once, by u2.
+    add_to_list(app_db, t, u2, MIDNIGHT + timedelta(hours=10), shared)
+    add_to_list(app_db, t, u1, MIDNIGHT + timedelta(hours=11), shared)
+    # `mine` twice by u1 the same day: one list.
+    add_to_list(app_db, t, u1, MIDNIGHT + timedelta(hours=12), mine)
+    add_to_list(app_db, t, u1, MIDNIGHT + timedelta(hours=13), mine)
+    # Adds without a list id create no list.
+    add_events(app_db, [(t, u1, "add_to_list", MIDNIGHT + timedelta(hours=14))])
+    add_to_list(app_db, t, u1, MIDNIGHT + timedelta(hours=15), None)
+    # The same list id in another tenant is that tenant's list.
+    add_to_list(app_db, other_tenant, u3, MIDNIGHT + timedelta(hours=9), old)
+
     materialize(app_db)
-    assert usage_rows(app_db)[(t, u)]["total_logins"] == 3
+    rows = usage_rows(app_db)
+    assert rows[(t, u1)]["lists_created"] == 1
+    assert rows[(t, u2)]["lists_created"] == 1
+    assert rows[(other_tenant, u3)]["lists_created"] == 1
+    assert rows[(t, u1)]["adds_to_list"] == 6
+
+    # The next day, adding to `shared` again creates nothing.
+    add_to_list(app_db, t, u2, MIDNIGHT + timedelta(days=1, hours=1), shared)
+    materialize(app_db, (DAY + timedelta(days=1)).isoformat())
+    assert usage_rows(app_db, DAY + timedelta(days=1))[(t, u2)]["lists_created"] == 0
 
 
 def test_empty_day_writes_no_rows_and_clears_stale_ones(app_db):

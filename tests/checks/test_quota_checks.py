@@ -72,9 +72,9 @@ def _materialize_with_mtd(
     [(300, True, True), (450, False, True), (1000, False, False)],
 )
 def test_checks_run_with_the_materialization(
-    sqlite_url: str, mtd_calls: int, projected_passed: bool, mtd_passed: bool
+    postgres_url: str, mtd_calls: int, projected_passed: bool, mtd_passed: bool
 ) -> None:
-    evaluations = _materialize_with_mtd(AppDatabase(url=sqlite_url), mtd_calls)
+    evaluations = _materialize_with_mtd(AppDatabase(url=postgres_url), mtd_calls)
     assert evaluations[PROJECTED_CHECK].passed is projected_passed
     assert evaluations[MONTH_TO_DATE_CHECK].passed is mtd_passed
     assert evaluations[MONTH_TO_DATE_CHECK].severity == dg.AssetCheckSeverity.ERROR

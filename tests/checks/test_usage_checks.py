@@ -1,9 +1,9 @@
 """The usage checks fail when the data is wrong, and pass on a fresh rollup."""
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
 from phronesis_dagster.assets.usage import usage_metrics_daily
@@ -14,9 +14,12 @@ from phronesis_dagster.checks.usage import (
     reconcile_result,
     unique_key_result,
 )
-from phronesis_dagster.db.models import ActivityLog
+from phronesis_dagster.db.models import ActivityLog, Tenant, User
 from phronesis_dagster.resources.app_db import AppDatabase
 
+# Short names for the UUIDs the tests create: tenants 1, 2; users 10, 11 (tenant 1), 20 (tenant 2).
+TENANTS = {n: uuid.uuid4() for n in (1, 2)}
+USERS = {n: uuid.uuid4() for n in (10, 11, 20)}
 DAY = date(2025, 3, 14)
 MIDNIGHT = datetime(2025, 3, 14, tzinfo=UTC)
 EVENTS = [
@@ -30,12 +33,18 @@ EVENTS = [
 
 def seed(app_db: AppDatabase) -> None:
     with app_db.begin() as conn:
+        for n, tenant_id in TENANTS.items():
+            conn.execute(sa.insert(Tenant).values(id=tenant_id, name=f"T{n}"))
+        for n, user_id in USERS.items():
+            conn.execute(
+                sa.insert(User).values(id=user_id, tenant_id=TENANTS[n // 10], email=f"{n}@t")
+            )
         conn.execute(
             sa.insert(ActivityLog),
             [
                 {
-                    "tenant_id": t,
-                    "user_id": u,
+                    "tenant_id": TENANTS[t],
+                    "user_id": USERS[u],
                     "action_type": a,
                     "created_at": MIDNIGHT + timedelta(hours=i),
                 }
@@ -74,7 +83,7 @@ def test_reconciliation_fails_on_a_corrupted_counter(app_db):
     update_usage(
         app_db,
         "UPDATE usage_metrics_daily SET searches_executed = searches_executed + 1, "
-        "total_events = total_events + 1 WHERE user_id = 10",
+        f"total_events = total_events + 1 WHERE user_id = '{USERS[10]}'",
     )
     result = reconcile_result(app_db, DAY)
     assert not result.passed
@@ -87,7 +96,8 @@ def test_reconciliation_fails_when_a_row_does_not_add_up(app_db):
     materialize_with_checks(app_db)
     update_usage(
         app_db,
-        "UPDATE usage_metrics_daily SET total_logins = total_logins + 3 WHERE user_id = 10",
+        "UPDATE usage_metrics_daily SET total_logins = total_logins + 3 "
+        f"WHERE user_id = '{USERS[10]}'",
     )
     result = reconcile_result(app_db, DAY)
     assert not result.passed
@@ -101,7 +111,10 @@ def test_reconciliation_fails_on_late_events_not_yet_rolled_up(app_db):
     with app_db.begin() as conn:
         conn.execute(
             sa.insert(ActivityLog).values(
-                tenant_id=1, user_id=10, action_type="note_added", created_at=MIDNIGHT
+                tenant_id=TENANTS[1],
+                user_id=USERS[10],
+                action_type="note_added",
+                created_at=MIDNIGHT,
             )
         )
     assert not reconcile_result(app_db, DAY).passed
@@ -128,19 +141,19 @@ def test_blocking_check_fails_the_run_after_a_bad_rollup(app_db, monkeypatch):
     assert not result.success  # blocking: the run fails, downstream assets would not run
 
 
-@pytest.mark.postgres
-def test_unique_key_check_catches_duplicates(postgres_url):
-    app_db = AppDatabase(url=postgres_url)
+def test_unique_key_check_catches_duplicates(app_db):
     seed(app_db)
     materialize_with_checks(app_db)
     assert unique_key_result(app_db, DAY).passed
     with app_db.begin() as conn:
         conn.exec_driver_sql(
-            "ALTER TABLE usage_metrics_daily DROP CONSTRAINT uq_usage_metrics_daily_key"
+            "ALTER TABLE usage_metrics_daily "
+            "DROP CONSTRAINT usage_metrics_daily_date_tenant_id_user_id_key"
         )
         conn.exec_driver_sql(
             "INSERT INTO usage_metrics_daily (date, tenant_id, user_id, total_events) "
-            "SELECT date, tenant_id, user_id, 0 FROM usage_metrics_daily WHERE user_id = 20"
+            "SELECT date, tenant_id, user_id, 0 FROM usage_metrics_daily "
+            f"WHERE user_id = '{USERS[20]}'"
         )
     result = unique_key_result(app_db, DAY)
     assert not result.passed
