@@ -56,6 +56,16 @@ CREATE TABLE IF NOT EXISTS funnel_daily (
 );
 CREATE INDEX IF NOT EXISTS ix_funnel_daily_tenant_date ON funnel_daily (tenant_id, date DESC);
 
+-- The day windows the dashboard datasets and their checks read (additive indexes on our tables).
+-- enrichment_requests: asked on the day OR finished on the day (a BitmapOr of the two).
+CREATE INDEX IF NOT EXISTS ix_enrichment_requests_created_at ON enrichment_requests (created_at);
+CREATE INDEX IF NOT EXISTS ix_enrichment_requests_updated_at ON enrichment_requests (updated_at);
+-- enrichment_source_results: the day's outcomes of every source (enrichment_health_daily).
+CREATE INDEX IF NOT EXISTS ix_enrichment_source_results_updated_at
+  ON enrichment_source_results (updated_at);
+-- api_call_log is append-only in call order: a BRIN index on the time costs a call next to nothing.
+CREATE INDEX IF NOT EXISTS ix_api_call_log_called_at_brin ON api_call_log USING BRIN (called_at);
+
 -- Row-level security on the derived tenant tables, the policy of 0002 (the web app's setting,
 -- cast to UUID; NULLIF so an unset or empty setting matches nothing instead of failing). The
 -- platform row of funnel_daily (tenant_id NULL) matches no tenant: only the pipeline's and the
