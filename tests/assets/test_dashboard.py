@@ -617,3 +617,34 @@ def test_rls_shows_a_tenant_only_its_own_derived_rows(
     assert as_acme == {t: {acme} for t in RLS_TABLES}  # no Globex rows, no platform row
     assert visible(postgres_url, web_role, globex)["funnel_daily"] == {globex}
     assert visible(postgres_url, web_role, None) == {t: set() for t in RLS_TABLES}
+
+
+def test_lineage_automation_and_backfill_job_as_the_ui_shows_them() -> None:
+    from phronesis_dagster.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+
+    def parents(key: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}
+
+    assert parents("platform_pulse_daily") == {
+        "activity_log",
+        "usage_metrics_daily",
+        "prospects",
+        "enrichment_requests",
+        "api_usage",
+        "api_quota_daily",
+    }
+    assert parents("funnel_daily") == {"activity_log", "usage_metrics_daily"}
+    usage = graph.get(dg.AssetKey("usage_metrics_daily"))
+    for key in ("platform_pulse_daily", "funnel_daily"):
+        node = graph.get(dg.AssetKey(key))
+        assert node.partitions_def == usage.partitions_def
+        assert "eager" in node.automation_condition.get_label().lower()
+    sensor = next(s for s in defs.sensors if s.name == "dashboard_automation_sensor")
+    assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
+    # A backfill of usage_metrics_daily from the UI (and the demo's rollup) refreshes both.
+    job = defs.get_repository_def().get_job("usage_metrics_daily_job")
+    assert {dg.AssetKey("platform_pulse_daily"), dg.AssetKey("funnel_daily")} <= set(
+        job.asset_layer.executable_asset_keys
+    )
