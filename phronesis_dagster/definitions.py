@@ -29,6 +29,7 @@ from phronesis_dagster.resources.providers import build_provider_resources
 from phronesis_dagster.resources.redis_counters import WebAppRedis
 from phronesis_dagster.schedules.quotas import OPS_JOBS, OPS_SCHEDULES, OPS_SENSORS
 from phronesis_dagster.schedules.usage import USAGE_SCHEDULES
+from phronesis_dagster.sensors.batch_retention import enrichment_batch_retention_sensor
 from phronesis_dagster.sensors.dashboard import DASHBOARD_SENSORS
 from phronesis_dagster.sensors.enrichment import ENRICHMENT_SENSORS
 
@@ -46,7 +47,7 @@ enrichment = dict(
     checks=ENRICHMENT_CHECKS,
     jobs=[enrichment_batch_job],
     schedules=[],
-    sensors=ENRICHMENT_SENSORS,
+    sensors=[*ENRICHMENT_SENSORS, enrichment_batch_retention_sensor],
 )
 operations = dict(
     assets=[
