@@ -15,8 +15,8 @@ from phronesis_dagster.assets.quotas import (
     day_params,
 )
 from phronesis_dagster.assets.table_metadata import FLOAT, INT, ROW_COUNT, STRING, table_metadata
-from phronesis_dagster.db.models import SOURCE_KEYS
 from phronesis_dagster.db.sql_files import load_sql
+from phronesis_dagster.enrichment.constants import ALL_SOURCES, PROVIDER
 from phronesis_dagster.partitions import intraday_daily_partitions, usage_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 
@@ -25,8 +25,6 @@ from phronesis_dagster.resources.app_db import AppDatabase
 PROSPECTS_KEY = dg.AssetKey("prospects")
 USAGE_METRICS_DAILY_KEY = dg.AssetKey("usage_metrics_daily")
 ENRICHMENT_SOURCE_RESULTS_KEY = dg.AssetKey("enrichment_source_results")
-# Source keys (the web app's) whose provider name (api_call_log, api_usage) differs.
-SOURCE_PROVIDERS: dict[str, str] = {"sec": "edgar"}
 DEFAULT_ERROR_FEED_LIMIT = 500
 PREVIEW_ROWS = 20
 SOURCE_RECORDS_MARKER = "__SOURCE_RECORDS__"
@@ -71,8 +69,8 @@ def health_sources() -> dict[str, list[str]]:
     """Bind values `:sources` (the web app's source keys) and `:providers` (each one's provider
     name in `api_call_log`, same order)."""
     return {
-        "sources": list(SOURCE_KEYS),
-        "providers": [SOURCE_PROVIDERS.get(s, s) for s in SOURCE_KEYS],
+        "sources": list(ALL_SOURCES),
+        "providers": [PROVIDER[s] for s in ALL_SOURCES],
     }
 
 
