@@ -34,6 +34,7 @@ from phronesis_dagster.checks.dashboard import (
 from phronesis_dagster.db.models import (
     ACTION_TYPES,
     COUNTER_COLUMNS,
+    DASHBOARD_TENANT_TABLES,
     ActivityLog,
     ApiCallLog,
     ApiUsage,
@@ -557,7 +558,7 @@ def test_request_log_and_funnel_stage_checks_catch_a_bad_row(
 
 # RLS ----------------------------------------------------------------------------------------
 
-RLS_TABLES = ("funnel_daily", "tenant_activity_daily", "enrichment_error_feed")
+RLS_TABLES = (*DASHBOARD_TENANT_TABLES, "tenant_activity_daily", "enrichment_error_feed")
 
 
 @pytest.fixture
