@@ -45,6 +45,7 @@ from phronesis_dagster.db.models import (
     TenantActivityDaily,
     User,
 )
+from phronesis_dagster.partitions import usage_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase, engine_for
 
 # Fixture data -------------------------------------------------------------------------------
@@ -649,3 +650,35 @@ def test_lineage_automation_and_backfill_job_as_the_ui_shows_them() -> None:
     assert {dg.AssetKey("platform_pulse_daily"), dg.AssetKey("funnel_daily")} <= set(
         job.asset_layer.executable_asset_keys
     )
+
+
+def test_a_new_day_of_usage_metrics_starts_the_same_day_of_both_datasets() -> None:
+    from phronesis_dagster.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    targets = dg.AssetSelection.assets(platform_pulse_daily, funnel_daily)
+    latest = usage_daily_partitions.get_last_partition_key()
+
+    def requested(cursor=None) -> tuple[dict[str, int], object]:
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=targets, cursor=cursor
+        )
+        got = {
+            r.key.to_user_string(): list(r.true_subset.expensively_compute_partition_keys())
+            for r in result.results
+            if r.true_subset.size
+        }
+        return got, result.cursor
+
+    got, cursor = requested()
+    assert got == {}  # nothing upstream yet: nothing to follow
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("usage_metrics_daily", partition=latest)
+    )
+    got, cursor = requested(cursor)
+    assert got == {"funnel_daily": [latest]}  # the pulse also waits for the day's quota figures
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("api_quota_daily", partition=latest)
+    )
+    got, _ = requested(cursor)
+    assert got == {"platform_pulse_daily": [latest]}
