@@ -196,23 +196,22 @@ def begin_prospects(
 def _fail_malformed(
     conn: sa.Connection, batch_key: str, malformed: Mapping[uuid.UUID, str], *, now: datetime
 ) -> None:
-    params = [{"pid": pid, "why": why[:2000]} for pid, why in malformed.items()]
-    conn.execute(
-        sa.update(_PROS)
-        .where(_PROS.c.id == sa.bindparam("pid"))
-        .values(enrichment_status="failed", updated_at=now),
-        [{"pid": p["pid"]} for p in params],
-    )
-    conn.execute(
-        sa.update(_REQ)
-        .where(
-            _REQ.c.batch_key == batch_key,
-            _REQ.c.prospect_id == sa.bindparam("pid"),
-            _REQ.c.status.in_(("queued", "running", "failed")),
+    # Rare (a web-app bug), so one statement per prospect is fine.
+    for pid, why in malformed.items():
+        conn.execute(
+            sa.update(_PROS)
+            .where(_PROS.c.id == pid)
+            .values(enrichment_status="failed", updated_at=now)
         )
-        .values(status="failed", reason=sa.bindparam("why"), updated_at=now),
-        params,
-    )
+        conn.execute(
+            sa.update(_REQ)
+            .where(
+                _REQ.c.batch_key == batch_key,
+                _REQ.c.prospect_id == pid,
+                _REQ.c.status.in_(("queued", "running", "failed")),
+            )
+            .values(status="failed", reason=why[:2000], updated_at=now)
+        )
 
 
 def load_results(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -36,7 +37,10 @@ def test_stuck_check_fails_only_after_an_hour_in_progress(app_db):
 
     assert not result.passed
     assert result.severity == dg.AssetCheckSeverity.ERROR
-    assert result.metadata["prospect_ids_sample"].value == [old]
+    assert result.metadata["prospect_ids_sample"].value == [str(old)]
+
+
+TENANT = uuid.uuid4()
 
 
 def _results(engine, source: str, statuses: list[str], at: datetime) -> None:
@@ -46,8 +50,8 @@ def _results(engine, source: str, statuses: list[str], at: datetime) -> None:
             [
                 {
                     "batch_key": f"b-{source}-{i}",
-                    "prospect_id": i,
-                    "tenant_id": 1,
+                    "prospect_id": uuid.uuid4(),
+                    "tenant_id": TENANT,
                     "source": source,
                     "status": s,
                     "created_at": at,
@@ -62,7 +66,7 @@ def test_failure_rate_check_warns_per_source_over_the_threshold(app_db):
     engine = app_db.engine
     _results(engine, "apollo", ["complete"] * 18 + ["failed"] * 2, NOW)  # 10%
     _results(engine, "exa", ["complete"] * 14 + ["failed", "circuit_open"] * 3, NOW)  # 30%
-    _results(engine, "edgar", ["skipped"] * 40 + ["failed"] * 2, NOW)  # 2 calls: too few
+    _results(engine, "sec", ["skipped"] * 40 + ["failed"] * 2, NOW)  # 2 calls: too few
     _results(engine, "contactout", ["failed"] * 30, NOW - timedelta(days=2))  # outside window
 
     result = failure_rate_result(app_db, now=NOW, threshold=0.2, min_calls=20)
@@ -70,5 +74,5 @@ def test_failure_rate_check_warns_per_source_over_the_threshold(app_db):
     assert not result.passed
     assert result.severity == dg.AssetCheckSeverity.WARN
     assert "exa 30%" in result.description
-    assert "apollo" not in result.description and "edgar" not in result.description
+    assert "apollo" not in result.description and "sec" not in result.description
     assert result.metadata["failure_rate_by_source"].value["apollo"] == 0.1

@@ -119,3 +119,19 @@ def test_downgrade_drops_ours_and_keeps_the_web_apps(postgres_url):
     assert not OUR_TABLES & present
     migrate.upgrade(postgres_url)
     assert migrate.current(postgres_url) == "0002"
+
+
+def test_every_model_column_exists_in_the_migrated_database(postgres_url):
+    # The models name the columns the code uses; the migrations create them. They must agree.
+    from phronesis_dagster.db.models import Base
+
+    inspector = sa.inspect(engine_for(postgres_url))
+    for table in Base.metadata.sorted_tables:
+        actual = {c["name"]: c for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            assert column.name in actual, f"{table.name}.{column.name}"
+            db_type = actual[column.name]["type"]
+            assert db_type.python_type == column.type.python_type or (
+                # JSONB / INET have no python_type; compare by name.
+                type(db_type).__name__ == type(column.type).__name__
+            ), f"{table.name}.{column.name}: {db_type} vs {column.type}"

@@ -1,10 +1,11 @@
-"""The enrichment request sensor, evaluated with `build_sensor_context` on a real database
-(SQLite and PostgreSQL): validation, coalescing, staleness, batching, run keys, the cursor and the
-recovery of batches whose run requests were lost."""
+"""The enrichment request sensor, evaluated with `build_sensor_context` on a real PostgreSQL
+database (the web app's UUID schema): validation, coalescing, staleness, batching, run keys, the
+cursor and the recovery of batches whose run requests were lost."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -27,6 +28,9 @@ from tests.enrichment.fixtures import (
     set_enriched,
 )
 
+USER = uuid.uuid4()
+UNKNOWN = uuid.uuid4()  # a well-formed prospect id that names no row
+
 
 @pytest.fixture
 def instance():
@@ -47,7 +51,7 @@ def test_batches_pending_requests_with_idempotent_run_keys(app_db, instance):
     engine = app_db.engine
     tenant = add_tenant(engine)
     pids = add_prospects(engine, tenant, 7)
-    job_id = enqueue_enrichment(engine, tenant_id=tenant, prospect_ids=pids, requested_by=1)
+    job_id = enqueue_enrichment(engine, tenant_id=tenant, prospect_ids=pids, requested_by=USER)
     sensor = build_enrichment_request_sensor(SensorSettings(batch_size=3))
 
     result = tick(sensor, instance, app_db)
@@ -141,9 +145,9 @@ def test_rejects_bad_requests_with_a_reason_and_keeps_going(app_db, instance):
     tenant, other = add_tenant(engine), add_tenant(engine, "Other Co")
     good = add_prospect(engine, tenant)
     theirs = add_prospect(engine, other)
-    nameless = add_prospect(engine, tenant, name=None)
+    nameless = add_prospect(engine, tenant, name=" ")  # NOT NULL in the web app
     no_company = add_prospect(engine, tenant, company="  ")
-    r_unknown = add_request(engine, tenant, 999_999)
+    r_unknown = add_request(engine, tenant, UNKNOWN)
     r_other = add_request(engine, tenant, theirs)
     r_nameless = add_request(engine, tenant, nameless)
     r_no_company = add_request(engine, tenant, no_company)
@@ -177,7 +181,7 @@ def test_rejects_bad_requests_with_a_reason_and_keeps_going(app_db, instance):
     assert (job.processed, job.failed, job.succeeded) == (1, 1, 0)
     assert job.errors == [
         {
-            "prospect_id": 999_999,
+            "prospect_id": str(UNKNOWN),
             "source": "request",
             "error": rows[r_unknown].reason,
             "at": job.errors[0]["at"],
@@ -214,7 +218,7 @@ def test_only_waiting_requests_give_a_skip_reason_with_counts(app_db, instance):
     p = add_prospect(engine, tenant)
     add_request(engine, tenant, p, status="running", batch_key="batch-x")
     add_request(engine, tenant, p)
-    add_request(engine, tenant, 424242)
+    add_request(engine, tenant, UNKNOWN)
 
     result = tick(build_enrichment_request_sensor(), instance, app_db)
 
