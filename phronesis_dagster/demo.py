@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,20 +15,16 @@ import dagster as dg
 import sqlalchemy as sa
 
 from phronesis_dagster.assets.enrichment.runner import run_pending_enrichment
+from phronesis_dagster.cli import DAGSTER_DATABASE_URL_ENV
 from phronesis_dagster.db import migrate
 from phronesis_dagster.db.models import Prospect
 from phronesis_dagster.demo_data import DemoDataSpec, seed_demo_data
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
-from phronesis_dagster.resources.app_db import (
-    DATABASE_URL_ENV,
-    AppDatabase,
-    default_database_url,
-    engine_for,
-    local_data_dir,
-)
+from phronesis_dagster.resources.app_db import engine_for, local_data_dir
 
 # The demo prints its own summary; each run's full event log is in the UI.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+UI_URL = "http://127.0.0.1:3000"
 PROVIDER_KEY_ENVS = ("CONTACTOUT_API_KEY", "EXA_API_KEY", "APOLLO_API_KEY", "ANTHROPIC_API_KEY")
 
 
@@ -63,66 +60,107 @@ def provider_environment(port: int = 0) -> Iterator[str]:
 LOCAL_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
 
 
-def _reset_local_files() -> None:
-    """Start the demo from nothing: the SQLite app database and the local Dagster instance. An
-    app database given by PHRONESIS_DATABASE_URL is never dropped."""
-    data_dir = local_data_dir()
-    if not os.environ.get(DATABASE_URL_ENV):
-        for path in data_dir.glob("phronesis.db*"):
-            path.unlink()
-    home = Path(os.environ["DAGSTER_HOME"])
-    if home.is_relative_to(data_dir) and home.exists():
+# Runs, event logs and schedule state in the `dagster` database of the embedded server (the URL
+# is set by the CLI while the server runs), as production keeps them in PostgreSQL; see
+# docs/deployment.md, "Laptop default", for why and the measurements.
+POSTGRES_STORAGE_YAML = f"""\
+storage:
+  postgres:
+    postgres_url:
+      env: {DAGSTER_DATABASE_URL_ENV}
+"""
+
+
+def _local_dagster_home() -> Path:
+    return Path(os.environ.setdefault("DAGSTER_HOME", str(local_data_dir() / "dagster_home")))
+
+
+def reset_local_dagster_home() -> None:
+    """Forget the local Dagster instance's runs, logs and settings (the demo starts from nothing).
+    A DAGSTER_HOME outside the data folder is the user's own and is left alone."""
+    home = _local_dagster_home()
+    if home.is_relative_to(local_data_dir()) and home.exists():
         shutil.rmtree(home)
-    ensure_local_dagster_home()
 
 
 def ensure_local_dagster_home() -> Path:
-    """DAGSTER_HOME for the embedded default (`.data/dagster_home` unless already set), with a
-    dagster.yaml so Dagster keeps quiet about a missing one."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(local_data_dir() / "dagster_home")))
+    """DAGSTER_HOME for the laptop default (`.data/dagster_home` unless already set) with its
+    dagster.yaml: Dagster's local storage, or PostgreSQL storage when the CLI has put the embedded
+    server's `dagster` database in PHRONESIS_DAGSTER_DATABASE_URL. The file is rewritten when the
+    home is the default one under the data folder (it follows the storage in use), and written
+    only when missing in a DAGSTER_HOME of the user's."""
+    home = _local_dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(LOCAL_INSTANCE_YAML)
+    text = LOCAL_INSTANCE_YAML
+    if os.environ.get(DAGSTER_DATABASE_URL_ENV):
+        text += POSTGRES_STORAGE_YAML
+    if home.is_relative_to(local_data_dir()) or not config.exists():
+        config.write_text(text)
     return home
 
 
-def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, key: str | None) -> None:
+class _Step:
+    """One numbered step of the demo's report: a heading, then one summary line with its time."""
+
+    def __init__(self, number: int, title: str) -> None:
+        self.number, self.title = number, title
+        self.started = time.perf_counter()
+        self.failed: list[str] = []
+
+    def done(self, summary: str) -> None:
+        took = time.perf_counter() - self.started
+        print(f"{self.number}. {self.title:<28} {summary}  ({took:.1f}s)")
+
+
+def _execute(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job: str, key: str | None, step: _Step
+) -> None:
+    """Run `job` (one partition) in this process; its log goes to the run's event log only."""
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance, partition_key=key, raise_on_error=False, run_config=QUIET_RUN_CONFIG
     )
-    label = f"{job}[{key}]" if key else job
-    print(f"  {label:<48} {'ok' if result.success else 'FAILED'}  run {result.run_id[:8]}")
     if not result.success:
-        raise SystemExit(f"{label} failed; see the run in the Dagster UI (make dev)")
+        label = f"{job}[{key}]" if key else job
+        raise SystemExit(
+            f"{step.number}. {step.title}: {label} failed, run {result.run_id}; its log is in the "
+            f"Dagster UI (make dev, then {UI_URL}/runs/{result.run_id})"
+        )
 
 
-def run_demo(*, fresh: bool = True, seed: int = 42, days: int = 7) -> int:
-    """Migrate, seed, and materialize every asset once on the embedded default."""
-    if fresh:
-        _reset_local_files()
-    url = default_database_url()
-    print(f"app database: {AppDatabase(url=url).display_url()}")
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def run_demo(url: str, *, seed: int = 42, days: int = 7) -> int:
+    """Migrate the app database at `url`, seed it, and materialize every asset once, printing a
+    short report: one line per step, the per-source outcomes of enrichment, and where to look
+    next. Dagster's own log lines stay in each run's event log (the UI shows them)."""
+    begun = time.perf_counter()
+
+    step = _Step(1, "app database")
     migrate.upgrade(url)
+    revision = migrate.current(url)
     spec = DemoDataSpec(seed=seed, days=days)
     seeded = seed_demo_data(engine_for(url), spec)
-    print(
-        f"seeded {len(seeded.tenant_ids)} tenants, {len(seeded.user_ids)} users, "
-        f"{len(seeded.prospect_ids)} prospects, {seeded.events:,} activity events "
-        f"({seeded.first_day} .. {seeded.last_day})"
+    step.done(
+        f"revision {revision}; seeded {len(seeded.tenant_ids)} tenants, "
+        f"{len(seeded.user_ids)} users, {len(seeded.prospect_ids)} prospects, "
+        f"{seeded.events:,} activity events ({seeded.first_day} .. {seeded.last_day})"
     )
     instance = dg.DagsterInstance.get()
     with provider_environment() as mode:
         # Imported only now: the provider resources read the emulator's address at import.
         from phronesis_dagster.definitions import defs
 
-        print("\n1. usage rollup")
-        _execute(defs, instance, "activity_log_partitions_job", None)
+        step = _Step(2, "usage rollup")
+        _execute(defs, instance, "activity_log_partitions_job", None, step)
         for offset in range(days - 1, -1, -1):
             day = seeded.last_day - timedelta(days=offset)
-            _execute(defs, instance, "usage_metrics_daily_job", day.isoformat())
+            _execute(defs, instance, "usage_metrics_daily_job", day.isoformat(), step)
+        step.done(f"activity_log partitions, then usage_metrics_daily for {days} day(s): ok")
 
-        print(f"\n2. enrichment (providers: {mode})")
+        step = _Step(3, f"enrichment ({mode})")
         engine = engine_for(url)
         first_tenant = seeded.tenant_ids[0]
         with engine.connect() as conn:
@@ -134,23 +172,29 @@ def run_demo(*, fresh: bool = True, seed: int = 42, days: int = 7) -> int:
         job_id = enqueue_enrichment(
             engine, tenant_id=first_tenant, prospect_ids=prospect_ids, requested_by=None
         )
-        print(f"  enqueued {len(prospect_ids)} prospects of tenant {first_tenant} as job {job_id}")
-        enrichment = run_pending_enrichment(instance, defs, log=lambda m: print(f"  {m}"))
-        print(f"  {len(enrichment.runs)} batch run(s); per-source outcomes:")
+        # The sensor's evaluations print INFO lines to stderr through a console logger of their
+        # own (no level to set): keep them in a file, as a daemon tick would keep its log.
+        sensor_log = Path(os.environ["DAGSTER_HOME"]) / "demo_enrichment_sensor.log"
+        with sensor_log.open("a") as out, redirect_stderr(out):
+            enrichment = run_pending_enrichment(instance, defs, run_config=QUIET_RUN_CONFIG)
+        failed_runs = [run_id for _, run_id, ok in enrichment.runs if not ok]
+        step.done(
+            f"job {job_id}: {len(prospect_ids)} prospects in {len(enrichment.runs)} batch run(s); "
+            f"prospects {_counts(enrichment.prospect_status)}"
+            + (f"; FAILED runs {', '.join(r[:8] for r in failed_runs)}" if failed_runs else "")
+        )
         for source, counts in sorted(enrichment.source_outcomes.items()):
-            outcome = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-            print(f"    {source:<12} {outcome}")
-        status = ", ".join(f"{k} {v}" for k, v in sorted(enrichment.prospect_status.items()))
-        print(f"  prospects: {status}")
+            print(f"     {source:<12} {_counts(counts)}")
 
-        print("\n3. API quotas and operations datasets")
+        step = _Step(4, "quotas and operations")
         today = datetime.now(UTC).date().isoformat()
-        _execute(defs, instance, "api_quota_daily_job", today)
-        _execute(defs, instance, "enrichment_health_daily_job", today)
-        _execute(defs, instance, "enrichment_error_feed_job", None)
+        _execute(defs, instance, "api_quota_daily_job", today, step)
+        _execute(defs, instance, "enrichment_health_daily_job", today, step)
+        _execute(defs, instance, "enrichment_error_feed_job", None, step)
+        step.done(f"api_quota_daily and enrichment_health_daily for {today}, error feed: ok")
 
     print(
-        "\nDone. Open the Dagster UI on this instance to see the runs, lineage, partitions and "
-        "checks:\n  make dev        # then http://127.0.0.1:3000"
+        f"\nDone in {time.perf_counter() - begun:.0f}s. Runs, lineage, partitions and checks "
+        f"are in the Dagster UI:\n  make dev     then open {UI_URL}"
     )
-    return 0
+    return 1 if failed_runs else 0

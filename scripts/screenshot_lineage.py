@@ -4,9 +4,10 @@
     .venv/bin/python scripts/screenshot_lineage.py --url http://127.0.0.1:3000    # a running UI
 
 Without --url it starts `dagster-webserver -w workspace.yaml` from the repo root on a free port,
-with a throwaway DAGSTER_HOME and a freshly migrated SQLite app database (so nothing of yours is
-touched), waits until the code location is loaded, screenshots `/asset-groups` (the "Global
-asset lineage" page) and stops the webserver. Needs Debian's `chromium`:
+with a throwaway DAGSTER_HOME and a freshly migrated app database on an embedded PostgreSQL server
+in a temporary folder (so nothing of yours is touched), waits until the code location is loaded,
+screenshots `/asset-groups` (the "Global asset lineage" page) and stops the webserver and the
+server. Needs Debian's `chromium`:
 
     apt-get update && apt-get install -y chromium
 """
@@ -84,15 +85,17 @@ def lineage_url(base_url: str) -> str:
     return f"{base_url}{LINEAGE_PATH}?{urlencode({'expanded': expanded})}"
 
 
-def start_webserver(workdir: Path, workspace: Path) -> tuple[subprocess.Popen, str, Path]:
-    """dagster-webserver on a free port with a throwaway instance and app database."""
+def start_webserver(
+    workdir: Path, workspace: Path, app_db_url: str
+) -> tuple[subprocess.Popen, str, Path]:
+    """dagster-webserver on a free port with a throwaway instance, on the app database at
+    `app_db_url` (migrated here)."""
     from phronesis_dagster.db import migrate
 
     home = workdir / "dagster_home"
     home.mkdir()
     # nux off: no "Join the Dagster community" dialog over the graph.
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
-    app_db_url = f"sqlite:///{workdir / 'app.db'}"
     migrate.upgrade(app_db_url)
     env = {
         **os.environ,
@@ -190,12 +193,19 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="phronesis-screenshot-") as tmp:
         workdir = Path(tmp)
-        process = None
+        process = server = None
         try:
             if args.url:
                 base_url = args.url.rstrip("/")
             else:
-                process, base_url, log = start_webserver(workdir, args.workspace)
+                from phronesis_dagster.db import embedded
+
+                try:
+                    server = embedded.start(workdir / "data")
+                except embedded.EmbeddedUnavailable as exc:
+                    raise SystemExit(str(exc)) from None
+                app_db_url = server.ensure_database("phronesis")
+                process, base_url, log = start_webserver(workdir, args.workspace, app_db_url)
                 wait_for_code_location(base_url, process, log)
             page = lineage_url(base_url)
             screenshot(
@@ -204,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if process is not None:
                 stop(process)
+            if server is not None:
+                from phronesis_dagster.resources.app_db import engine_for
+
+                engine_for(app_db_url).dispose()
+                embedded.stop(server)
     print(f"wrote {args.output} ({args.output.stat().st_size:,} bytes) from {page}")
     return 0
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
@@ -17,6 +19,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from phronesis_dagster.resources.app_db import AppDatabase
+from tests.conftest import POSTGRES_ADMIN_URL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_YAML = REPO_ROOT / "deploy" / "dagster.yaml"
@@ -41,13 +44,31 @@ def _load_pool_limits_module():
 
 
 @pytest.fixture
-def dagster_home(tmp_path: Path, empty_postgres_url: str, monkeypatch) -> Path:
+def dagster_db_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for Dagster's storage, apart from the app database (both
+    use Alembic, whose `alembic_version` table each wants for itself)."""
+    name = f"t_dagster_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, dagster_db_url: str, monkeypatch) -> Path:
     """A DAGSTER_HOME holding a verbatim copy of the production dagster.yaml, with the DAGSTER_PG_*
     variables pointing at a fresh, empty PostgreSQL database."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PRODUCTION_YAML, home / "dagster.yaml")
-    url = sa.make_url(empty_postgres_url)
+    url = sa.make_url(dagster_db_url)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
     monkeypatch.setenv("DAGSTER_PG_PORT", str(url.port or 5432))
@@ -58,7 +79,7 @@ def dagster_home(tmp_path: Path, empty_postgres_url: str, monkeypatch) -> Path:
 
 
 def _materializable_asset(
-    sqlite_url: str,
+    app_db_url: str,
 ) -> tuple[dg.AssetsDefinition, str | None, dict]:
     """`usage_metrics_daily` (one partition, only needs the app DB) when the project has it, else
     a stand-in asset: the instance, not the asset, is under test here."""
@@ -68,7 +89,7 @@ def _materializable_asset(
     for assets_def in defs.assets or []:
         if isinstance(assets_def, dg.AssetsDefinition) and PREFERRED_ASSET in assets_def.keys:
             partition_key = assets_def.partitions_def.get_partition_keys()[0]
-            return assets_def, partition_key, {"app_db": AppDatabase(url=sqlite_url)}
+            return assets_def, partition_key, {"app_db": AppDatabase(url=app_db_url)}
 
     @dg.asset(name=PREFERRED_ASSET.path[-1])
     def stand_in() -> dg.MaterializeResult:
@@ -105,9 +126,9 @@ def test_production_instance_uses_postgres_and_the_queue(dagster_home: Path) -> 
 
 
 def test_materialization_through_production_instance_lands_in_postgres(
-    dagster_home: Path, empty_postgres_url: str, sqlite_url: str
+    dagster_home: Path, dagster_db_url: str, postgres_url: str
 ) -> None:
-    assets_def, partition_key, resources = _materializable_asset(sqlite_url)
+    assets_def, partition_key, resources = _materializable_asset(postgres_url)
     key = assets_def.key
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
@@ -127,7 +148,7 @@ def test_materialization_through_production_instance_lands_in_postgres(
         if partition_key is not None:
             assert event.asset_materialization.partition == partition_key
 
-    engine = sa.create_engine(sa.make_url(empty_postgres_url).set(drivername="postgresql+psycopg"))
+    engine = sa.create_engine(sa.make_url(dagster_db_url).set(drivername="postgresql+psycopg"))
     try:
         with engine.connect() as conn:
             status = conn.execute(

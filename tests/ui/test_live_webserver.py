@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,14 @@ from unittest import mock
 import dagster as dg
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from phronesis_dagster.db import migrate
+from phronesis_dagster.resources.app_db import engine_for
 from scripts.screenshot_lineage import free_port, stop
+from tests.conftest import POSTGRES_ADMIN_URL
+
+pytestmark = pytest.mark.postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKSPACE = REPO_ROOT / "workspace.yaml"
@@ -35,7 +41,7 @@ PROVIDER_ENV = {
     "PHRONESIS_EMULATOR_URL": "http://127.0.0.1:9",
 }
 
-# Local instance: SQLite storage in the temp DAGSTER_HOME; the queue is drained every second.
+# Local instance: Dagster's own storage in the temp DAGSTER_HOME; the queue is drained every second.
 INSTANCE_YAML = """\
 run_coordinator:
   module: dagster._core.run_coordinator
@@ -171,15 +177,34 @@ def _wait_for_repository(url: str, logs: list[Path]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def live_dagster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDagster]:
+def app_db_url() -> Iterator[str]:
+    """A migrated app database of this module's own on the machine's PostgreSQL (the conftest's
+    per-test databases are function-scoped; the live servers live for the whole module)."""
+    name = f"t_live_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        engine_for(url).dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_dagster(
+    tmp_path_factory: pytest.TempPathFactory, app_db_url: str
+) -> Iterator[LiveDagster]:
     """dagster-webserver + dagster-daemon from the repo root on a free port, a temporary
-    DAGSTER_HOME and a migrated SQLite app database; both process groups are killed after."""
+    DAGSTER_HOME and a migrated PostgreSQL app database; both process groups are killed after."""
     root = tmp_path_factory.mktemp("live_dagster")
     home = root / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(INSTANCE_YAML)
-    app_db_url = f"sqlite:///{root / 'app.db'}"
-    migrate.upgrade(app_db_url)
 
     env = {
         **os.environ,

@@ -42,6 +42,7 @@ def run_pending_enrichment(
     sensor_name: str = ENRICHMENT_REQUEST_SENSOR,
     max_ticks: int = 50,
     log: Callable[[str], None] | None = None,
+    run_config: dict | None = None,
 ) -> EnrichmentRunSummary:
     """Evaluate `sensor_name` of `defs` (with `build_sensor_context` on the persistent
     `instance`), add its batch partitions, execute each requested batch run in this process,
@@ -49,7 +50,8 @@ def run_pending_enrichment(
     `enrichment_run_failure_sensor` would. Returns per-source outcome counts of those batches.
 
     `defs` must bind `app_db` and the provider resources (contactout, exa, edgar - the `sec`
-    source -, apollo, claude)."""
+    source -, apollo, claude). `run_config` goes to every batch run (the demo quiets the console
+    logger)."""
     say = log or (lambda _msg: None)
     sensor_def = defs.resolve_sensor_def(sensor_name)
     app_db = defs.resources["app_db"]
@@ -79,7 +81,9 @@ def run_pending_enrichment(
             batch = request.partition_key
             executed.add(request.run_key)
             say(f"running {batch} ({request.tags.get('phronesis/batch_prospects')} prospects)")
-            outcome = execute_batch(defs, batch, instance=instance, tags=dict(request.tags))
+            outcome = execute_batch(
+                defs, batch, instance=instance, tags=dict(request.tags), run_config=run_config
+            )
             summary.runs.append((batch, outcome.run_id, outcome.success))
     _fill_counts(app_db.engine, summary)
     return summary
@@ -118,6 +122,7 @@ def execute_batch(
     instance: dg.DagsterInstance | None = None,
     max_workers_per_provider: int | None = None,
     tags: dict[str, str] | None = None,
+    run_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute `enrichment_batch_job` for one batch in this process (a throwaway instance unless
     one is given). A failed run closes its batch like the failure sensor would."""
@@ -125,21 +130,17 @@ def execute_batch(
 
     instance = instance or dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(enrichment_batch_partitions.name, [batch_key])
-    run_config = (
-        {
-            "ops": {
-                "enrich_batch": {"config": {"max_workers_per_provider": max_workers_per_provider}}
-            }
+    run_config = dict(run_config or {})
+    if max_workers_per_provider:
+        run_config["ops"] = {
+            "enrich_batch": {"config": {"max_workers_per_provider": max_workers_per_provider}}
         }
-        if max_workers_per_provider
-        else None
-    )
     job = defs.resolve_job_def(enrichment_batch_job.name)
     result = job.execute_in_process(
         instance=instance,
         partition_key=batch_key,
         raise_on_error=False,
-        run_config=run_config,
+        run_config=run_config or None,
         tags=tags,
     )
     if not result.success:
