@@ -2,7 +2,6 @@
 the tenant activity heatmap. Each is computed in the database with one set-based statement."""
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -34,23 +33,6 @@ def source_records_sql(sql_name: str) -> str:
     """`sql_name` with the per-source records query in place of its marker."""
     records = load_sql("ops_source_records").strip()
     return load_sql(sql_name).replace(SOURCE_RECORDS_MARKER, records)
-
-
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A small markdown table for the UI; `—` for NULLs."""
-    if not rows:
-        return "_no rows_"
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return "—"
-        if isinstance(value, float):
-            return f"{value:.3g}"
-        return str(value).replace("|", "\\|").replace("\n", " ")[:120]
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 # The per-batch results the enrichment runs write as each provider call returns.
@@ -186,14 +168,22 @@ def enrichment_error_feed(
     context.log.info(f"enrichment_error_feed: {counts.n} errors")
     return dg.MaterializeResult(
         metadata={
+            ROW_COUNT: int(counts.n),
             "rows_written": int(counts.n),
             "legacy_records": int(counts.legacy or 0),
             "limit": config.limit,
             "seconds": round(time.monotonic() - started, 3),
-            "preview": dg.MetadataValue.md(
-                markdown_table(
-                    preview, ["at", "tenant_id", "prospect_id", "source", "status", "message"]
-                )
+            "preview": table_metadata(
+                preview,
+                [
+                    ("at", STRING),
+                    ("tenant_id", STRING),
+                    ("prospect_id", STRING),
+                    ("source", STRING),
+                    ("status", STRING),
+                    ("message", STRING),
+                    ("record_shape", STRING),
+                ],
             ),
         }
     )
@@ -230,23 +220,22 @@ def tenant_activity_daily(
         ]
     return dg.MaterializeResult(
         metadata={
+            ROW_COUNT: len(rows),
             "day": day.isoformat(),
             "rows_written": len(rows),
             "tenants": len(rows),
             "active_users": sum(int(r["active_users"]) for r in rows),
             "total_events": sum(int(r["total_events"]) for r in rows),
             "seconds": round(time.monotonic() - started, 3),
-            "preview": dg.MetadataValue.md(
-                markdown_table(
-                    rows[:PREVIEW_ROWS],
-                    [
-                        "tenant_id",
-                        "active_users",
-                        "total_events",
-                        "searches_executed",
-                        "profiles_viewed",
-                    ],
-                )
+            "preview": table_metadata(
+                rows[:PREVIEW_ROWS],
+                [
+                    ("tenant_id", STRING),
+                    ("active_users", INT),
+                    ("total_events", INT),
+                    ("searches_executed", INT),
+                    ("profiles_viewed", INT),
+                ],
             ),
         }
     )

@@ -316,6 +316,8 @@ def test_error_feed_reads_old_and_new_shapes(app_db: AppDatabase) -> None:
     metadata = result.asset_materializations_for_node("enrichment_error_feed")[0].metadata
     assert metadata["rows_written"].value == 8
     assert metadata["legacy_records"].value == 2
+    assert metadata["dagster/row_count"].value == 8
+    assert len(metadata["preview"].records) == 8  # a Dagster table, not markdown
 
     # The limit keeps the newest errors.
     dg.materialize(
