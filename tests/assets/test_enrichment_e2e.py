@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -55,12 +56,12 @@ def instance():
 
 
 @pytest.fixture
-def app_db(sqlite_url, tmp_path, monkeypatch) -> AppDatabase:
+def app_db(postgres_url, tmp_path, monkeypatch) -> AppDatabase:
     monkeypatch.setenv("PHRONESIS_DATA_DIR", str(tmp_path))
-    return AppDatabase(url=sqlite_url)
+    return AppDatabase(url=postgres_url)
 
 
-def seed_mixed_prospects(app_db: AppDatabase, n: int) -> tuple[int, list[int]]:
+def seed_mixed_prospects(app_db: AppDatabase, n: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """`n` prospects: public and private companies, with email, LinkedIn only, or neither."""
     import random
 
@@ -134,13 +135,13 @@ def test_faulty_providers_every_prospect_gets_the_right_per_source_status(
             if stored.status == "complete":
                 assert getattr(p, DATA_COLUMN[source]) == stored.data
         # Skipped exactly where a source does not apply.
-        assert (record["edgar"]["status"] == "skipped") == (not p.is_public_company)
+        assert (record["sec"]["status"] == "skipped") == (not p.is_public_company)
         no_handle = not (p.email or p.linkedin_url)
         assert (record["contactout"]["status"] == "skipped") == no_handle
         assert p.enrichment_status == overall_status(record)
         assert p.enrichment_status != "in_progress"
     # The public-company prospects are real insiders of the emulator: EDGAR finds their trades.
-    assert any(r.status == "complete" for (_, s), r in results.items() if s == "edgar")
+    assert any(r.status == "complete" for (_, s), r in results.items() if s == "sec")
 
     # Nothing lost: every request closed, matching its prospect, and the job adds up.
     assert {r.status for r in requests} <= {"done", "failed"}
@@ -150,7 +151,7 @@ def test_faulty_providers_every_prospect_gets_the_right_per_source_status(
     assert (job.status in ("done", "failed"), job.processed, job.total) == (True, 20, 20)
     assert job.succeeded + job.failed == 20
     failed_pairs = {
-        (pid, s) for (pid, s), r in results.items() if r.status in ("failed", "circuit_open")
+        (str(pid), s) for (pid, s), r in results.items() if r.status in ("failed", "circuit_open")
     }
     assert {(e["prospect_id"], e["source"]) for e in job.errors} == failed_pairs
     assert summary.source_outcomes == {
@@ -182,7 +183,7 @@ def test_unauthorized_provider_fails_only_its_source(app_db, emulator, instance)
         assert p.ai_summary is not None
     assert (job.status, job.succeeded) == ("done", 3)
     assert sorted((e["prospect_id"], e["source"]) for e in job.errors) == sorted(
-        (pid, "exa") for pid in ids
+        (str(pid), "exa") for pid in ids
     )
 
 
@@ -203,7 +204,7 @@ def _email_key(email: str) -> str:
 
 
 def test_sigkilled_batch_rerun_does_not_call_completed_sources_again(
-    app_db, emulator, sqlite_url, tmp_path
+    app_db, emulator, postgres_url, tmp_path
 ):
     # Slow providers and one call at a time per provider, so the kill lands mid-batch.
     emulator.configure(latency_ms=150)
@@ -224,7 +225,7 @@ def test_sigkilled_batch_rerun_does_not_call_completed_sources_again(
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "PHRONESIS_DATA_DIR": str(tmp_path)}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.enrichment.harness", sqlite_url, emulator.url, batch, "1"],
+        [sys.executable, "-m", "tests.enrichment.harness", postgres_url, emulator.url, batch, "1"],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -256,7 +257,7 @@ def test_sigkilled_batch_rerun_does_not_call_completed_sources_again(
 
     from tests.enrichment.harness import run_batch
 
-    result = run_batch(sqlite_url, emulator.url, batch)
+    result = run_batch(postgres_url, emulator.url, batch)
 
     assert result.success
     after = emulator.stats()["keys"]

@@ -1,5 +1,5 @@
 -- The latest limit per-source errors (failed or circuit_open), newest first.
--- the records CTE is ops_source_records_<dialect>.sql.
+-- the records CTE is ops_source_records.sql.
 WITH records AS (
 __SOURCE_RECORDS__
 )
