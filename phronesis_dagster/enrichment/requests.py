@@ -9,6 +9,7 @@ that decision in one transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +28,16 @@ DEFAULT_STALENESS = timedelta(days=7)
 # requests stays far under Dagster's 60 s budget (bench/enrichment.py measures it).
 DEFAULT_MAX_REQUESTS_PER_TICK = 5_000
 DEFAULT_MAX_REEMIT_PER_TICK = 100
+# A rep's single "Enrich" click (a request without a job) is waited for: such requests go in small
+# batches of their own, launched ahead of every bulk batch, so one run finishes them in seconds.
+DEFAULT_INTERACTIVE_BATCH_SIZE = 10
+INTERACTIVE = "interactive"
+BULK = "bulk"
+# Dagster's run queue launches higher `dagster/priority` first, oldest first among equals.
+# Interactive batches outrank every bulk batch; a tenant's n-th outstanding bulk batch gets
+# priority -n, so the queue takes turns between tenants instead of draining one tenant's
+# 50,000-prospect job before another tenant's first batch.
+INTERACTIVE_PRIORITY = 100
 JOB_ERROR_LOG_LIMIT = 1_000
 _IN_CHUNK = 500
 
@@ -122,10 +133,15 @@ class SensorSettings:
     staleness: timedelta = DEFAULT_STALENESS
     max_requests_per_tick: int = DEFAULT_MAX_REQUESTS_PER_TICK
     max_reemit_per_tick: int = DEFAULT_MAX_REEMIT_PER_TICK
+    interactive_batch_size: int = DEFAULT_INTERACTIVE_BATCH_SIZE
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.interactive_batch_size < 1:
+            raise ValueError(
+                f"interactive_batch_size must be >= 1, got {self.interactive_batch_size}"
+            )
         if self.max_requests_per_tick < 1:
             raise ValueError(
                 f"max_requests_per_tick must be >= 1, got {self.max_requests_per_tick}"
@@ -134,11 +150,18 @@ class SensorSettings:
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch: a dynamic partition and one run."""
+    """One batch: a dynamic partition and one run.
+
+    `lane` is `interactive` (requests without a job: someone is waiting) or `bulk`; a bulk batch
+    holds one tenant's prospects (`tenant_id`), so the run queue can take turns between tenants.
+    `priority` is the run's `dagster/priority`."""
 
     key: str
     request_ids: tuple[int, ...]
     prospect_ids: tuple[uuid.UUID, ...]
+    lane: str = BULK
+    tenant_id: uuid.UUID | None = None
+    priority: int = 0
 
 
 @dataclass
@@ -189,6 +212,7 @@ def plan_tick(
     *,
     now: datetime,
     limit: int,
+    outstanding: Mapping[Any, int] | None = None,
 ) -> TickPlan:
     """Validate, coalesce and batch the pending `rows` of one tick (no I/O).
 
@@ -197,9 +221,14 @@ def plan_tick(
       never enrich the same prospect at once;
     - several requests for one prospect: coalesced into the same batch (force if any asks);
     - enriched successfully within the staleness window and no force: done, nothing called;
-    - the rest: batches of at most `batch_size` prospects in request order, public-company
-      prospects (slow: EDGAR) in batches of their own that come first.
+    - the rest, in two lanes. Interactive (no request of the prospect has a job: a rep clicked
+      "Enrich" and waits): batches of at most `interactive_batch_size`, first, with priority
+      `INTERACTIVE_PRIORITY`. Bulk: batches of at most `batch_size` prospects of one tenant in
+      request order, public-company prospects (slow: EDGAR) in batches of their own first; a
+      tenant's n-th outstanding bulk batch (counting the `outstanding` ones already queued or
+      running) gets priority -n, so tenants take turns in the run queue.
     """
+    outstanding = outstanding or {}
     plan = TickPlan(scanned=len(rows))
     groups: dict[uuid.UUID, list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -216,6 +245,8 @@ def plan_tick(
     cutoff = now - settings.staleness
     to_enrich: list[tuple[uuid.UUID, list[int]]] = []
     public = {pid: bool(group[0].get("p_public")) for pid, group in groups.items()}
+    tenant = {pid: group[0]["tenant_id"] for pid, group in groups.items()}
+    waited_for = {pid: any(r["job_id"] is None for r in group) for pid, group in groups.items()}
     for pid, group in groups.items():
         ids = [int(r["id"]) for r in group]
         first = group[0]
@@ -230,23 +261,51 @@ def plan_tick(
             plan.fresh += [(i, reason) for i in ids]
         else:
             to_enrich.append((pid, ids))
+    to_enrich.sort(key=lambda item: min(item[1]))
 
-    # Public-company prospects (EDGAR: ~10 SEC requests each at 10/s) are batched apart and
-    # launched first: the slow batches start first and never hold back a batch of prospects
-    # that only need the fast providers.
-    to_enrich.sort(key=lambda item: (not public[item[0]], min(item[1])))
-    for group in (True, False):
-        members = [item for item in to_enrich if public[item[0]] is group]
-        for start in range(0, len(members), settings.batch_size):
-            chunk = members[start : start + settings.batch_size]
+    def chunked(members: list[tuple[uuid.UUID, list[int]]], size: int, **kw: Any) -> list[Batch]:
+        out = []
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
             request_ids = tuple(sorted(i for _, ids in chunk for i in ids))
-            plan.batches.append(
+            out.append(
                 Batch(
                     key=batch_key_for(request_ids[0]),
                     request_ids=request_ids,
                     prospect_ids=tuple(pid for pid, _ in chunk),
+                    **kw,
                 )
             )
+        return out
+
+    interactive = [item for item in to_enrich if waited_for[item[0]]]
+    plan.batches += chunked(
+        interactive,
+        settings.interactive_batch_size,
+        lane=INTERACTIVE,
+        priority=INTERACTIVE_PRIORITY,
+    )
+    bulk: list[Batch] = []
+    for tenant_id in dict.fromkeys(tenant[pid] for pid, _ in to_enrich if not waited_for[pid]):
+        queued_before = outstanding.get(tenant_id, 0)
+        # Public-company prospects (EDGAR: ~10 SEC requests each at 10/s) are batched apart and
+        # launched first: the slow batches start first and never hold back a batch of prospects
+        # that only need the fast providers.
+        mine: list[Batch] = []
+        for is_public in (True, False):
+            members = [
+                item
+                for item in to_enrich
+                if not waited_for[item[0]]
+                and tenant[item[0]] == tenant_id
+                and public[item[0]] is is_public
+            ]
+            mine += chunked(members, settings.batch_size, lane=BULK, tenant_id=tenant_id)
+        bulk += [
+            dataclasses.replace(b, priority=-(queued_before + n)) for n, b in enumerate(mine)
+        ]
+    # Stable: among equal priorities (the n-th batch of each tenant), request order.
+    plan.batches += sorted(bulk, key=lambda b: -b.priority)
     # Fewer rows than asked for: the scan reached the end, so the next tick starts over and sees
     # the deferred requests at the front again.
     plan.next_after_id = int(rows[-1]["id"]) if len(rows) >= limit else 0
@@ -282,10 +341,27 @@ def apply_plan(engine: sa.Engine, plan: TickPlan, *, now: datetime) -> None:
         refresh_jobs(conn, plan.job_ids, now=now)
 
 
-def queued_batches(conn: sa.Connection, *, limit: int) -> list[tuple[str, int]]:
-    """(batch_key, prospects) of batches queued in the database whose run has not started."""
+def queued_batches(conn: sa.Connection, *, limit: int) -> list[Batch]:
+    """Batches queued in the database whose run has not started, with their lane and tenant
+    (request ids are not loaded: a re-emitted run request needs only the key and the tags)."""
     rows = conn.execute(sa.text(load_sql("enrichment_queued_batches")), {"limit": limit})
-    return [(r.batch_key, int(r.prospects)) for r in rows]
+    return [
+        Batch(
+            key=r.batch_key,
+            request_ids=(),
+            prospect_ids=tuple(r.prospect_ids),
+            lane=INTERACTIVE if r.interactive else BULK,
+            tenant_id=r.tenant_id,
+            priority=INTERACTIVE_PRIORITY if r.interactive else 0,
+        )
+        for r in rows
+    ]
+
+
+def outstanding_bulk_batches(conn: sa.Connection) -> dict[uuid.UUID, int]:
+    """{tenant_id: bulk batches queued or running}: where each tenant's next batch queues."""
+    rows = conn.execute(sa.text(load_sql("enrichment_outstanding_bulk_batches")))
+    return {r.tenant_id: int(r.batches) for r in rows}
 
 
 def refresh_jobs(conn: sa.Connection, job_ids: Iterable[uuid.UUID], *, now: datetime) -> None:

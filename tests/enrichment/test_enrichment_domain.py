@@ -76,8 +76,11 @@ def test_progress_logger_reports_rate_and_eta():
     assert lines[1].startswith("b1: 4/4 (100%)")
 
 
+JOB = uuid.UUID(int=7)
+
+
 def test_plan_batches_in_request_order_and_cursor_wraps_at_the_end():
-    rows = [row(i, 100 + i) for i in range(1, 6)]
+    rows = [row(i, 100 + i, job_id=JOB) for i in range(1, 6)]
     plan = plan_tick(rows, SensorSettings(batch_size=2), now=NOW, limit=10)
     assert [b.prospect_ids for b in plan.batches] == [(101, 102), (103, 104), (105,)]
     assert [b.key for b in plan.batches] == ["batch-1", "batch-3", "batch-5"]
@@ -86,7 +89,7 @@ def test_plan_batches_in_request_order_and_cursor_wraps_at_the_end():
 
 
 def test_plan_batches_public_company_prospects_apart_and_first():
-    rows = [row(i, 100 + i, p_public=i % 2 == 0) for i in range(1, 8)]
+    rows = [row(i, 100 + i, p_public=i % 2 == 0, job_id=JOB) for i in range(1, 8)]
     plan = plan_tick(rows, SensorSettings(batch_size=2), now=NOW, limit=10)
     assert [b.prospect_ids for b in plan.batches] == [
         (102, 104),
@@ -112,6 +115,41 @@ def test_plan_staleness_boundary():
     plan = plan_tick(rows, SensorSettings(staleness=week), now=NOW, limit=10)
     assert [rid for rid, _ in plan.fresh] == [1, 3]
     assert [b.prospect_ids for b in plan.batches] == [(2,)]
+
+
+def test_plan_puts_waited_for_requests_in_small_batches_ahead_of_bulk():
+    bulk = [row(i, 100 + i, job_id=JOB) for i in range(1, 6)]
+    # Single clicks arrive after the bulk list, and one prospect is in both.
+    clicks = [row(10 + i, 200 + i) for i in range(3)] + [row(20, 101)]
+    plan = plan_tick(
+        bulk + clicks,
+        SensorSettings(batch_size=100, interactive_batch_size=2),
+        now=NOW,
+        limit=50,
+    )
+    lanes = [(b.lane, b.prospect_ids, b.priority) for b in plan.batches]
+    assert lanes == [
+        # Prospect 101 is waited for (its click coalesced with the bulk request): interactive.
+        ("interactive", (101, 200), 100),
+        ("interactive", (201, 202), 100),
+        ("bulk", (102, 103, 104, 105), 0),
+    ]
+    assert plan.batches[0].request_ids == (1, 10, 20)
+
+
+def test_plan_makes_tenants_take_turns_in_the_run_queue():
+    big, small = uuid.UUID(int=1), uuid.UUID(int=2)
+    rows = [row(i, 1000 + i, tenant_id=big, p_tenant_id=big, job_id=JOB) for i in range(1, 7)]
+    rows += [row(i, 1000 + i, tenant_id=small, p_tenant_id=small, job_id=JOB) for i in (7, 8)]
+    # The big tenant already has 4 bulk batches queued or running from earlier ticks.
+    plan = plan_tick(
+        rows, SensorSettings(batch_size=2), now=NOW, limit=50, outstanding={big: 4}
+    )
+    order = [(b.tenant_id, b.priority) for b in plan.batches]
+    assert order == [(small, 0), (big, -4), (big, -5), (big, -6)]
+    # Every bulk batch holds one tenant's prospects.
+    for b in plan.batches:
+        assert {1000 < p <= 1006 for p in b.prospect_ids} == {b.tenant_id == big}
 
 
 @pytest.mark.parametrize("cursor", [None, "", "{}", "[1]", '{"after_id": "x"}', "garbage"])
