@@ -9,6 +9,7 @@ from phronesis_dagster.assets.activity_partitions import (
     activity_log_partitions,
     activity_log_partitions_job,
 )
+from phronesis_dagster.assets.dashboard import DASHBOARD_ASSETS
 from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS, enrichment_batch_job
 from phronesis_dagster.assets.ops import (
     enrichment_error_feed,
@@ -29,6 +30,7 @@ from phronesis_dagster.resources.redis_counters import WebAppRedis
 from phronesis_dagster.schedules.quotas import OPS_JOBS, OPS_SCHEDULES, OPS_SENSORS
 from phronesis_dagster.schedules.usage import USAGE_SCHEDULES
 from phronesis_dagster.sensors.batch_retention import enrichment_batch_retention_sensor
+from phronesis_dagster.sensors.dashboard import DASHBOARD_SENSORS
 from phronesis_dagster.sensors.enrichment import ENRICHMENT_SENSORS
 
 app_db = AppDatabase()
@@ -55,12 +57,14 @@ operations = dict(
         enrichment_health_daily,
         enrichment_error_feed,
         tenant_activity_daily,
+        *DASHBOARD_ASSETS,
     ],
-    # api_quota_daily's checks are declared on the asset and evaluated with it.
+    # The checks of api_quota_daily, platform_pulse_daily and funnel_daily are declared on the
+    # assets and evaluated with them.
     checks=[],
     jobs=OPS_JOBS,
     schedules=OPS_SCHEDULES,
-    sensors=OPS_SENSORS,
+    sensors=[*OPS_SENSORS, *DASHBOARD_SENSORS],
 )
 DOMAINS = (usage, enrichment, operations)
 

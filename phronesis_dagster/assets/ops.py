@@ -2,7 +2,6 @@
 the tenant activity heatmap. Each is computed in the database with one set-based statement."""
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -14,7 +13,9 @@ from phronesis_dagster.assets.quotas import (
     OPS_GROUP,
     day_params,
 )
+from phronesis_dagster.assets.table_metadata import FLOAT, INT, ROW_COUNT, STRING, table_metadata
 from phronesis_dagster.db.sql_files import load_sql
+from phronesis_dagster.enrichment.constants import ALL_SOURCES, PROVIDER
 from phronesis_dagster.partitions import intraday_daily_partitions, usage_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 
@@ -22,6 +23,7 @@ from phronesis_dagster.resources.app_db import AppDatabase
 # shows what the datasets read.
 PROSPECTS_KEY = dg.AssetKey("prospects")
 USAGE_METRICS_DAILY_KEY = dg.AssetKey("usage_metrics_daily")
+ENRICHMENT_SOURCE_RESULTS_KEY = dg.AssetKey("enrichment_source_results")
 DEFAULT_ERROR_FEED_LIMIT = 500
 PREVIEW_ROWS = 20
 SOURCE_RECORDS_MARKER = "__SOURCE_RECORDS__"
@@ -33,26 +35,30 @@ def source_records_sql(sql_name: str) -> str:
     return load_sql(sql_name).replace(SOURCE_RECORDS_MARKER, records)
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A small markdown table for the UI; `—` for NULLs."""
-    if not rows:
-        return "_no rows_"
+# The per-batch results the enrichment runs write as each provider call returns.
+enrichment_source_results = dg.AssetSpec(
+    ENRICHMENT_SOURCE_RESULTS_KEY,
+    group_name=OPS_GROUP,
+    kinds={"postgres"},
+    description="What each provider said about each prospect in each enrichment batch: one row "
+    "per (batch, prospect, source) with status, error, latency and attempts, written by the "
+    "enrichment runs as soon as each call returns (and reused by a re-run instead of calling "
+    "again).",
+)
 
-    def cell(value: Any) -> str:
-        if value is None:
-            return "—"
-        if isinstance(value, float):
-            return f"{value:.3g}"
-        return str(value).replace("|", "\\|").replace("\n", " ")[:120]
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+def health_sources() -> dict[str, list[str]]:
+    """Bind values `:sources` (the web app's source keys) and `:providers` (each one's provider
+    name in `api_call_log`, same order)."""
+    return {
+        "sources": list(ALL_SOURCES),
+        "providers": [PROVIDER[s] for s in ALL_SOURCES],
+    }
 
 
 @dg.asset(
     partitions_def=intraday_daily_partitions,
-    deps=[PROSPECTS_KEY, API_CALL_LOG_KEY],
+    deps=[enrichment_source_results, API_CALL_LOG_KEY],
     group_name=OPS_GROUP,
     kinds={"sql"},
     tags={"domain": "operations"},
@@ -62,53 +68,50 @@ def enrichment_health_daily(
 ) -> dg.MaterializeResult:
     """Enrichment pipeline health per source per UTC day, for the admin dashboard.
 
-    From each prospect's per-source records (`prospects.enrichment_source_status`, dated by the
-    record's `at`; older plain-string records by the prospect's last enrichment): complete,
-    failed, circuit_open, skipped and not_found counts, the failure rate (failed over calls
-    actually made: complete + failed + not_found) and the median latency, from the records'
-    `latency_ms` when present, else from `api_call_log` for the provider of the same name.
-    Delete-then-insert of the day.
+    From the per-batch results the pipeline stores (`enrichment_source_results`, one row per
+    batch, prospect and source: its latest attempt, dated by when that attempt ended), so a day
+    shows what happened that day and a backfill of last month gives last month's figures
+    (prospects' latest records would have moved on). For each source (apollo, contactout, exa,
+    sec, claude; a source with no result that day gets a row of zeros): complete, failed,
+    circuit_open, skipped and not_found counts, the failure rate (failed over calls actually
+    made: complete + failed + not_found; NULL when none was made) and the median latency, from
+    the results' `latency_ms`, else from `api_call_log` for the source's provider (`sec` is
+    provider `edgar`). Delete-then-insert of the day.
     """
     started = time.monotonic()
     day = context.partition_time_window.start.date()
     params = day_params(day)
     with app_db.begin() as conn:
         conn.execute(sa.text(load_sql("ops_health_delete_day")), {"day": params["day"]})
-        conn.execute(
-            sa.text(source_records_sql("ops_health_insert")),
-            params,
-        )
+        conn.execute(sa.text(load_sql("ops_health_insert")), {**params, **health_sources()})
         rows = [
             dict(r)
             for r in conn.execute(
                 sa.text(load_sql("ops_health_select")), {"day": params["day"]}
             ).mappings()
         ]
-    metadata: dict[str, dg.RawMetadataValue] = {
+    results = sum(int(r["total_count"]) for r in rows)
+    context.log.info(
+        f"enrichment_health_daily {day}: {results} source results, {len(rows)} sources"
+    )
+    metadata: dict[str, Any] = {
+        ROW_COUNT: len(rows),
         "day": day.isoformat(),
-        "rows_written": len(rows),
-        "records": sum(
-            r["complete_count"]
-            + r["failed_count"]
-            + r["circuit_open_count"]
-            + r["skipped_count"]
-            + r["not_found_count"]
-            for r in rows
-        ),
+        "source_results": results,
         "seconds": round(time.monotonic() - started, 3),
-        "preview": dg.MetadataValue.md(
-            markdown_table(
-                rows,
-                [
-                    "source",
-                    "complete_count",
-                    "failed_count",
-                    "circuit_open_count",
-                    "skipped_count",
-                    "failure_rate",
-                    "median_latency_ms",
-                ],
-            )
+        "health": table_metadata(
+            rows,
+            [
+                ("source", STRING),
+                ("complete_count", INT),
+                ("failed_count", INT),
+                ("circuit_open_count", INT),
+                ("skipped_count", INT),
+                ("not_found_count", INT),
+                ("failure_rate", FLOAT),
+                ("median_latency_ms", FLOAT),
+                ("latency_source", STRING),
+            ],
         ),
     }
     for r in rows:
@@ -165,14 +168,22 @@ def enrichment_error_feed(
     context.log.info(f"enrichment_error_feed: {counts.n} errors")
     return dg.MaterializeResult(
         metadata={
+            ROW_COUNT: int(counts.n),
             "rows_written": int(counts.n),
             "legacy_records": int(counts.legacy or 0),
             "limit": config.limit,
             "seconds": round(time.monotonic() - started, 3),
-            "preview": dg.MetadataValue.md(
-                markdown_table(
-                    preview, ["at", "tenant_id", "prospect_id", "source", "status", "message"]
-                )
+            "preview": table_metadata(
+                preview,
+                [
+                    ("at", STRING),
+                    ("tenant_id", STRING),
+                    ("prospect_id", STRING),
+                    ("source", STRING),
+                    ("status", STRING),
+                    ("message", STRING),
+                    ("record_shape", STRING),
+                ],
             ),
         }
     )
@@ -209,23 +220,22 @@ def tenant_activity_daily(
         ]
     return dg.MaterializeResult(
         metadata={
+            ROW_COUNT: len(rows),
             "day": day.isoformat(),
             "rows_written": len(rows),
             "tenants": len(rows),
             "active_users": sum(int(r["active_users"]) for r in rows),
             "total_events": sum(int(r["total_events"]) for r in rows),
             "seconds": round(time.monotonic() - started, 3),
-            "preview": dg.MetadataValue.md(
-                markdown_table(
-                    rows[:PREVIEW_ROWS],
-                    [
-                        "tenant_id",
-                        "active_users",
-                        "total_events",
-                        "searches_executed",
-                        "profiles_viewed",
-                    ],
-                )
+            "preview": table_metadata(
+                rows[:PREVIEW_ROWS],
+                [
+                    ("tenant_id", STRING),
+                    ("active_users", INT),
+                    ("total_events", INT),
+                    ("searches_executed", INT),
+                    ("profiles_viewed", INT),
+                ],
             ),
         }
     )

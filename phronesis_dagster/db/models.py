@@ -551,3 +551,76 @@ class EnrichmentRunHeartbeat(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (sa.Index("ix_enrichment_run_heartbeats_batch", "batch_key"),)
+
+
+# --- dashboard datasets (migration 0003_dashboards) ---
+# Derived tables of the dashboard that carry a tenant_id and get the tenant policy (0003).
+DASHBOARD_TENANT_TABLES: tuple[str, ...] = ("funnel_daily",)
+
+
+class PlatformPulseDaily(Base):
+    """One row per UTC day for the whole platform, written by `platform_pulse_daily`."""
+
+    __tablename__ = "platform_pulse_daily"
+
+    date: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    active_tenants: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    dau: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    wau: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    mau: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    total_events: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    total_logins: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    searches_executed: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    profiles_viewed: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    profiles_enriched: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    csv_exports: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    adds_to_list: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    removes_from_list: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    statuses_updated: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    notes_added: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    personas_created: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    lookalike_searches: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    new_prospects: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    enrichments_requested: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    enrichments_completed: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    # done without a batch run: answered from an enrichment still inside the staleness window.
+    enrichments_cached: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    enrichments_failed: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    enrichments_rejected: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    request_to_done_p50_s: Mapped[float | None] = mapped_column(sa.Float)
+    request_to_done_p95_s: Mapped[float | None] = mapped_column(sa.Float)
+    provider_calls: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    pipeline_provider_calls: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    web_app_provider_calls: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    provider_failures: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    provider_spend_usd: Mapped[float] = mapped_column(sa.Numeric(14, 6), server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+
+class FunnelDaily(Base):
+    """Users per funnel stage per tenant per UTC day, written by `funnel_daily`; the row with
+    `tenant_id` NULL is the platform total of the day."""
+
+    __tablename__ = "funnel_daily"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    date: Mapped[date] = mapped_column(sa.Date)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(UuidId)
+    searched_users: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    viewed_users: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    enriched_users: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    listed_users: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    exported_users: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    # users of a stage over users of the stage before; NULL when the stage before had none.
+    search_to_view: Mapped[float | None] = mapped_column(sa.Float)
+    view_to_enrich: Mapped[float | None] = mapped_column(sa.Float)
+    enrich_to_list: Mapped[float | None] = mapped_column(sa.Float)
+    list_to_export: Mapped[float | None] = mapped_column(sa.Float)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
+
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "date", "tenant_id", name="uq_funnel_daily_key", postgresql_nulls_not_distinct=True
+        ),
+        sa.Index("ix_funnel_daily_tenant_date", "tenant_id", sa.text("date DESC")),
+    )

@@ -3,6 +3,8 @@ and the lineage and automation of all four dashboard assets as the UI shows them
 
 from __future__ import annotations
 
+import random
+import statistics
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,7 +17,14 @@ from phronesis_dagster.assets.ops import (
     enrichment_health_daily,
     tenant_activity_daily,
 )
-from phronesis_dagster.db.models import ApiCallLog, Prospect, Tenant, UsageMetricsDaily, User
+from phronesis_dagster.db.models import (
+    ApiCallLog,
+    EnrichmentSourceResult,
+    Prospect,
+    Tenant,
+    UsageMetricsDaily,
+    User,
+)
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.schedules.quotas import (
     api_quota_hourly_schedule,
@@ -78,49 +87,189 @@ def rows(app_db: AppDatabase, sql: str) -> list[dict]:
         return [dict(r) for r in conn.execute(sa.text(sql)).mappings()]
 
 
-def test_enrichment_health_counts_rates_and_medians(app_db: AppDatabase) -> None:
-    insert_prospects(app_db, PROSPECT_STATUSES)
-    # contactout's records carry no latency: the median comes from the pipeline's call log.
+# Per-batch source results (enrichment_source_results) -------------------------------------
+
+
+def add_results(app_db: AppDatabase, results: list[tuple]) -> None:
+    """(batch, prospect, source, status, latency_ms, updated_at) rows of one tenant."""
     with app_db.begin() as conn:
+        tenant = conn.execute(sa.select(Tenant.id).limit(1)).scalar_one_or_none()
+        if tenant is None:
+            tenant = conn.execute(
+                sa.insert(Tenant).values(name="Acme").returning(Tenant.id)
+            ).scalar_one()
         conn.execute(
-            sa.insert(ApiCallLog.__table__),
+            sa.insert(EnrichmentSourceResult),
             [
                 {
-                    "provider": "contactout",
+                    "batch_key": batch,
+                    "prospect_id": prospect,
+                    "tenant_id": tenant,
+                    "source": source,
+                    "status": status,
+                    "latency_ms": latency,
+                    "created_at": when - timedelta(seconds=5),
+                    "updated_at": when,
+                }
+                for batch, prospect, source, status, latency, when in results
+            ],
+        )
+
+
+def health(app_db: AppDatabase, day: date) -> dict[str, dict]:
+    with app_db.connect() as conn:
+        got = conn.execute(
+            sa.text("SELECT * FROM enrichment_health_daily WHERE date = :d"), {"d": day}
+        ).mappings()
+        return {r["source"]: dict(r) for r in got}
+
+
+def materialize_health(app_db: AppDatabase, day: date) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [enrichment_health_daily], partition_key=day.isoformat(), resources={"app_db": app_db}
+    )
+
+
+P = [uuid.uuid4() for _ in range(6)]
+DAY_RESULTS: list[tuple] = [
+    ("b1", P[0], "exa", "complete", 100.0, NOON - timedelta(hours=1)),
+    ("b1", P[1], "exa", "complete", 300.0, NOON),
+    ("b1", P[2], "exa", "failed", 30000.0, NOON + timedelta(hours=1)),
+    ("b1", P[3], "exa", "skipped", None, NOON),
+    ("b1", P[4], "exa", "circuit_open", 0.0, NOON),  # no call made: not in the median
+    ("b1", P[0], "contactout", "failed", None, NOON),
+    ("b1", P[1], "contactout", "complete", None, NOON),
+    ("b1", P[2], "contactout", "not_found", None, NOON),
+    ("b1", P[3], "contactout", "circuit_open", None, NOON),
+    # stored under EDGAR's former source key: counts as the web app's `sec`
+    ("b1", P[5], "edgar", "complete", None, NOON),
+    # the next day's batch: not part of DAY
+    ("b2", P[0], "exa", "failed", 50.0, NOON + timedelta(hours=24)),
+]
+
+
+def test_enrichment_health_counts_rates_and_medians(app_db: AppDatabase) -> None:
+    add_results(app_db, DAY_RESULTS)
+    # contactout's and EDGAR's results carry no latency: the median comes from the call log of
+    # their provider (EDGAR's provider name is `edgar`, its source key `sec`).
+    with app_db.begin() as conn:
+        conn.execute(
+            sa.insert(ApiCallLog),
+            [
+                {
+                    "provider": provider,
                     "endpoint": "/p",
                     "outcome": "success",
                     "latency_ms": ms,
                     "called_at": NOON,
                 }
-                for ms in (40, 60, 80, 100)
+                for provider, ms in [("contactout", m) for m in (40, 60, 80, 100)]
+                + [("edgar", 900)]
             ],
         )
 
-    dg.materialize(
-        [enrichment_health_daily], partition_key=DAY.isoformat(), resources={"app_db": app_db}
-    )
+    result = materialize_health(app_db, DAY)
 
-    health = {
-        r["source"]: r
-        for r in rows(app_db, "SELECT * FROM enrichment_health_daily ORDER BY source")
-    }
-    exa, co = health["exa"], health["contactout"]
-    assert str(exa["date"])[:10] == DAY.isoformat()
-    # exa on DAY: complete x2, failed x2 (one legacy), skipped x1; the 24h-later one excluded
-    assert (exa["complete_count"], exa["failed_count"], exa["skipped_count"]) == (2, 2, 1)
-    assert exa["total_count"] == 5
-    assert exa["failure_rate"] == pytest.approx(2 / 4)
+    got = health(app_db, DAY)
+    # every source of the web app gets its row, with zeros when nothing happened to it
+    assert set(got) == {"apollo", "contactout", "exa", "sec", "claude"}
+    exa, co, sec = got["exa"], got["contactout"], got["sec"]
+    assert (exa["complete_count"], exa["failed_count"], exa["skipped_count"]) == (2, 1, 1)
+    assert (exa["circuit_open_count"], exa["total_count"]) == (1, 5)
+    assert exa["failure_rate"] == pytest.approx(1 / 3)
     assert exa["median_latency_ms"] == pytest.approx(300)  # of 100, 300, 30000
-    assert exa["latency_source"] == "records"
+    assert exa["latency_source"] == "results"
     assert (
         co["complete_count"],
         co["failed_count"],
         co["circuit_open_count"],
         co["not_found_count"],
-    ) == (2, 1, 1, 1)
-    assert co["failure_rate"] == pytest.approx(1 / 4)
+    ) == (1, 1, 1, 1)
+    assert co["failure_rate"] == pytest.approx(1 / 3)
     assert co["median_latency_ms"] == pytest.approx(70)
     assert co["latency_source"] == "api_call_log"
+    assert (sec["complete_count"], sec["median_latency_ms"]) == (1, pytest.approx(900))
+    apollo = got["apollo"]
+    assert (apollo["total_count"], apollo["failure_rate"], apollo["median_latency_ms"]) == (
+        0,
+        None,
+        None,
+    )
+    metadata = result.asset_materializations_for_node("enrichment_health_daily")[0].metadata
+    assert metadata["dagster/row_count"].value == 5
+    table = metadata["health"]
+    assert isinstance(table, dg.TableMetadataValue)
+    assert {r.data["source"]: r.data["failed_count"] for r in table.records}["exa"] == 1
+    assert metadata["exa_failure_rate"].value == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_enrichment_health_backfill_gives_that_days_figures(app_db: AppDatabase) -> None:
+    add_results(app_db, DAY_RESULTS)
+    materialize_health(app_db, DAY)
+    before = health(app_db, DAY)
+    # A month later the same prospects are enriched again: new batch results, and their
+    # prospects' latest records now say something else entirely.
+    later = NOON + timedelta(days=30)
+    add_results(app_db, [(f"b9{i}", p, "exa", "complete", 10.0, later) for i, p in enumerate(P)])
+    with app_db.begin() as conn:
+        conn.execute(
+            sa.update(EnrichmentSourceResult)
+            .where(EnrichmentSourceResult.batch_key == "b1", EnrichmentSourceResult.source == "exa")
+            .values(attempts=2)  # an unrelated column update does not move an outcome's day
+        )
+
+    materialize_health(app_db, DAY)  # the backfill of the old day
+
+    def figures(rows: dict[str, dict]) -> dict:
+        return {
+            s: {k: v for k, v in r.items() if k not in ("id", "created_at")}
+            for s, r in rows.items()
+        }
+
+    assert figures(health(app_db, DAY)) == figures(before)
+    materialize_health(app_db, DAY + timedelta(days=30))
+    assert health(app_db, DAY + timedelta(days=30))["exa"]["complete_count"] == len(P)
+
+
+def test_enrichment_health_matches_python_over_a_seeded_month(app_db: AppDatabase) -> None:
+    rng = random.Random(13)
+    month = [date(2025, 3, 1) + timedelta(days=i) for i in range(31)]
+    seeded = []
+    for day in month:
+        if day.day in (9, 23):
+            continue  # days when no batch ran
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        for b in range(rng.randint(1, 3)):
+            for p in (uuid.uuid4() for _ in range(rng.randint(1, 6))):
+                for source in ("apollo", "contactout", "exa", "sec", "claude"):
+                    status = rng.choice(
+                        ("complete", "complete", "not_found", "failed", "circuit_open", "skipped")
+                    )
+                    latency = None if status in ("skipped", "circuit_open") else rng.uniform(5, 900)
+                    when = start + timedelta(seconds=rng.uniform(0, 86399))
+                    seeded.append((f"{day}-{b}", p, source, status, latency, when))
+    add_results(app_db, seeded)
+
+    for day in month[::3] + [date(2025, 3, 9)]:
+        materialize_health(app_db, day)
+        got = health(app_db, day)
+        assert set(got) == {"apollo", "contactout", "exa", "sec", "claude"}
+        for source, row in got.items():
+            mine = [r for r in seeded if r[2] == source and r[5].date() == day]
+            by_status = {
+                s: sum(1 for r in mine if r[3] == s)
+                for s in ("complete", "failed", "circuit_open", "skipped", "not_found")
+            }
+            assert {s: row[f"{s}_count"] for s in by_status} == by_status, (day, source)
+            made = by_status["complete"] + by_status["failed"] + by_status["not_found"]
+            assert row["failure_rate"] == (
+                pytest.approx(by_status["failed"] / made) if made else None
+            )
+            latencies = sorted(r[4] for r in mine if r[4] is not None)
+            if latencies:
+                assert row["median_latency_ms"] == pytest.approx(statistics.median(latencies))
+            else:
+                assert row["median_latency_ms"] is None
 
 
 def test_error_feed_reads_old_and_new_shapes(app_db: AppDatabase) -> None:
@@ -167,6 +316,8 @@ def test_error_feed_reads_old_and_new_shapes(app_db: AppDatabase) -> None:
     metadata = result.asset_materializations_for_node("enrichment_error_feed")[0].metadata
     assert metadata["rows_written"].value == 8
     assert metadata["legacy_records"].value == 2
+    assert metadata["dagster/row_count"].value == 8
+    assert len(metadata["preview"].records) == 8  # a Dagster table, not markdown
 
     # The limit keeps the newest errors.
     dg.materialize(
@@ -267,7 +418,7 @@ def test_lineage_and_automation_as_the_ui_shows_them() -> None:
         return {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}
 
     assert parents("api_quota_daily") == {"api_usage", "api_call_log"}
-    assert parents("enrichment_health_daily") == {"prospects", "api_call_log"}
+    assert parents("enrichment_health_daily") == {"enrichment_source_results", "api_call_log"}
     assert parents("enrichment_error_feed") == {"prospects"}
     assert parents("tenant_activity_daily") == {"usage_metrics_daily"}
     heatmap = graph.get(dg.AssetKey("tenant_activity_daily"))

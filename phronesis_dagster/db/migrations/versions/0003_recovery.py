@@ -6,7 +6,7 @@ failed, and Dagster's run retries resume its batch.
 Self-contained (no foreign key): the lead chains it after the newest revision at merge time.
 
 Revision ID: 0003_recovery
-Revises: 0002
+Revises: 0003_sec_document_cache
 Create Date: 2026-12-01
 """
 
