@@ -24,6 +24,19 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+def head() -> str:
+    """The newest revision. The migrations form one line: several heads are an error (two
+    branches each added a migration after the same parent and the merge did not chain them)."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads {heads}; chain them in a line")
+    return heads[0]
+
+
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Bring the app database at `url` up to `revision` (default: the newest)."""
     command.upgrade(alembic_config(url), revision)
