@@ -97,6 +97,12 @@ class EmulatorConfig:
             elif key == "rate_limit_per_second":
                 for provider, limit in dict(value).items():
                     _check_provider(provider.partition(".")[0])
+                    if "." not in provider:
+                        # A provider-wide limit replaces its per-endpoint ones.
+                        for key in [
+                            k for k in self.rate_limit_per_second if k.startswith(provider + ".")
+                        ]:
+                            del self.rate_limit_per_second[key]
                     self.rate_limit_per_second[provider] = None if limit is None else float(limit)
             elif key == "faults":
                 for provider, settings in dict(value).items():

@@ -83,12 +83,13 @@ def test_invalid_input_is_rejected(emulator):
     assert httpx.post(url, headers={"token": "k"}, json=bad_include).status_code == 422
 
 
-def test_bad_token_is_401(emulator):
+def test_bad_token_is_400_as_contactout_documents(emulator):
+    # ContactOut's docs: 400 = bad credentials or invalid headers (401 = bad request).
     url = emulator.base_urls()["contactout"] + ENRICH
     for headers in ({"token": "invalid"}, {}):
         r = httpx.post(url, headers=headers, json={"email": "a@b.com"})
-        assert r.status_code == 401
-        assert r.json()["status_code"] == 401
+        assert r.status_code == 400
+        assert r.json()["status_code"] == 400
 
 
 def test_over_rate_limit_is_429_with_retry_after(emulator):

@@ -62,6 +62,7 @@ def test_some_queries_have_zero_results(emulator):
 
 
 def test_wealth_signals_appear_in_texts(emulator):
+    emulator.configure(rate_limit_per_second={"exa": None})  # more than Exa's 10/s, at once
     url = emulator.base_urls()["exa"] + "/search"
     texts = []
     with httpx.Client() as client:

@@ -31,7 +31,7 @@ def test_base_urls(emulator):
 
 
 def test_error_rate_is_roughly_as_configured(emulator):
-    emulator.configure(faults={"exa": {"error_rate": 0.3}})
+    emulator.configure(faults={"exa": {"error_rate": 0.3}}, rate_limit_per_second={"exa": None})
     with httpx.Client() as client:
         codes = [_exa(client, emulator, f"q{i}").status_code for i in range(300)]
     errors = [c for c in codes if c >= 500]
@@ -93,7 +93,9 @@ def test_stats_count_requests_and_keys(emulator):
         stats = client.get(emulator.url + "/_emulator/stats").json()
     assert stats["total"] == 3
     assert stats["requests"] == {"contactout": 2, "edgar": 1}
-    assert stats["responses"]["contactout"]["POST /contactout/v1/people/enrich"]["401"] == 1
+    assert (
+        stats["responses"]["contactout"]["POST /contactout/v1/people/enrich"]["400"] == 1
+    )  # ContactOut: bad credentials
     assert stats["responses"]["edgar"]["GET /sec/data/submissions/CIK0000320193.json"] == {"200": 1}
     assert "email:jane.doe@acme.com" in stats["keys"]["contactout"]
     assert stats["keys"]["edgar"] == ["0000320193"]
@@ -156,6 +158,7 @@ def test_same_seed_same_answers_regardless_of_order():
 
 
 def test_handles_fifty_concurrent_clients(emulator):
+    emulator.configure(rate_limit_per_second={"exa": None})  # the server's capacity, not Exa's
     url = emulator.base_urls()["exa"] + "/search"
 
     def worker(n: int) -> list[int]:
@@ -229,3 +232,28 @@ def test_every_provider_answers_429_with_retry_after_over_its_limit(emulator, pr
     limited = [r for r in codes if r.status_code == 429]
     assert limited, [r.status_code for r in codes]
     assert int(limited[0].headers["retry-after"]) >= 1
+
+
+def test_published_limits_are_enforced_by_default(emulator):
+    """Exa 10/s; Apollo's search endpoints have their own budget (200/min -> 3/s), apart from
+    enrichment (1,000/min -> 16/s), as Apollo counts per endpoint."""
+    urls = emulator.base_urls()
+    with httpx.Client() as client:
+        exa = [_exa(client, emulator, f"q{i}").status_code for i in range(25)]
+        apollo = urls["apollo"] + "/api/v1"
+        key = {"x-api-key": "k"}
+        search = [
+            client.post(apollo + "/mixed_people/api_search", headers=key, json={"page": 1})
+            for _ in range(8)
+        ]
+        match = client.post(apollo + "/people/match", headers=key, json={"email": "a@b.com"})
+    assert 10 <= exa.count(200) <= 20 and 429 in exa
+    assert 3 <= [r.status_code for r in search].count(200) <= 6
+    assert match.status_code == 200  # enrichment's budget is untouched by the searches
+    assert emulator.config.rate_limit_per_second["apollo.search"] == 3
+
+
+def test_scenarios_are_validated_per_provider(emulator):
+    emulator.configure(faults={"exa": {"scenario": "out_of_credits"}})
+    r = _exa(httpx.Client(), emulator, "q")
+    assert r.status_code == 500 and "unknown scenario 'out_of_credits'" in r.json()["error"]

@@ -70,3 +70,30 @@ def admission_message(url: str) -> str:
         return "probe" if breaker.before_call() else "closed"
     except CircuitOpenError as exc:
         return f"circuit_open: {exc}"
+
+
+def provider_call(db_url: str, emulator_url: str, provider: str) -> str:
+    """One call of `provider` through the real client in a fresh process, as another run
+    would make it: `ok`, `none` (not found) or `<ErrorClass>: <message>`."""
+    from phronesis_dagster.emulator.server import base_urls_for
+    from phronesis_dagster.resources.apollo import ApolloResource
+    from phronesis_dagster.resources.contactout import ContactOutResource
+    from phronesis_dagster.resources.exa import ExaResource
+
+    urls = base_urls_for(emulator_url)
+    common = {"app_db": AppDatabase(url=db_url), "provider_mode": "emulator", "max_retries": 0}
+    calls = {
+        "apollo": lambda: ApolloResource(
+            api_key="k", base_url=urls["apollo"], **common
+        ).match_person(email="jane.doe@acme.com"),
+        "contactout": lambda: ContactOutResource(
+            api_key="k", base_url=urls["contactout"], **common
+        ).enrich_person(email="jane.doe@acme.com"),
+        "exa": lambda: ExaResource(api_key="k", base_url=urls["exa"], **common).search_mentions(
+            name="Jane Doe", company="Acme"
+        ),
+    }
+    try:
+        return "none" if calls[provider]() is None else "ok"
+    except Exception as exc:  # noqa: BLE001 - the outcome is the answer
+        return f"{type(exc).__name__}: {exc}"

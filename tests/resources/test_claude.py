@@ -11,6 +11,7 @@ from phronesis_dagster.resources.claude import ClaudeResource, ProspectSummary, 
 from phronesis_dagster.resources.errors import (
     CircuitOpenError,
     MalformedResponseError,
+    ProviderAnswerError,
     ProviderAuthError,
     ProviderUnavailableError,
 )
@@ -151,3 +152,41 @@ def test_loading_the_code_location_does_not_import_the_sdk():
         timeout=120,
     )
     assert out.stdout.strip() == "False"
+
+
+# ---- answers that end without a whole summary -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scenario", "words"),
+    [("max_tokens", "cut off at max_tokens"), ("refusal", "declined to summarise")],
+)
+def test_truncated_or_refused_answer_is_a_clear_failure_not_a_provider_outage(
+    emu, rdb, scenario, words
+):
+    emu.configure(faults={"anthropic": {"scenario": scenario}})
+    res = make(emu, rdb)
+    with pytest.raises(ProviderAnswerError, match=words):
+        res.summarize_prospect(prospect=PROSPECT, sources=SOURCES)
+    assert requests_seen(emu) == 1  # an answer, not retried
+    row = usage_row(rdb, "claude")
+    assert (row["success_count"], row["failure_count"]) == (0, 1)
+    snap = res.breaker.snapshot()
+    assert (snap.state, snap.window_failures) == ("closed", 0)  # Anthropic itself is fine
+
+
+def test_the_sdk_authenticates_as_it_does_today_and_the_emulator_checks_the_version(emu, rdb):
+    import anthropic
+    import httpx
+
+    seen: list[dict[str, str]] = []
+    res = make(emu, rdb)
+    res.sdk._client.event_hooks["request"].append(lambda r: seen.append(dict(r.headers)))
+    assert res.summarize_prospect(prospect=PROSPECT, sources=SOURCES).summary
+    # anthropic 2.x sends the key as a bearer token and a date as anthropic-version.
+    assert seen[-1]["authorization"] == f"Bearer {SECRET}"
+    assert seen[-1]["anthropic-version"] == anthropic._constants.ANTHROPIC_API_VERSION
+    url = emu.base_urls()["anthropic"] + "/v1/messages"
+    body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    bad = httpx.post(url, json=body, headers={"x-api-key": "k", "anthropic-version": "latest"})
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.json()["error"]["message"]

@@ -4,11 +4,16 @@ usage counting."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from multiprocessing import get_context
 from typing import Any
 
 import dagster as dg
+import httpx
 import pytest
 
 from phronesis_dagster.emulator import data as emu_data
@@ -20,10 +25,12 @@ from phronesis_dagster.resources.errors import (
     MalformedResponseError,
     ProviderAuthError,
     ProviderConfigError,
+    ProviderQuotaExhausted,
     ProviderRequestError,
     ProviderUnavailableError,
 )
-from phronesis_dagster.resources.exa import ExaResource, WebMentions
+from phronesis_dagster.resources.exa import HIGHLIGHT_MAX_CHARACTERS, ExaResource, WebMentions
+from tests.resources import _workers
 from tests.resources.conftest import FAST, call_log, heal_after_first_failure, usage_row
 
 SECRET = "sk-test-secret-4242"
@@ -356,3 +363,134 @@ def test_a_batch_of_threads_shares_one_http_client(emu, rdb, monkeypatch):
     assert all(f is not None for f in found)
     assert len(built) == 1
     exa.close()
+
+
+# ---- refusals as the providers really answer them (emulator scenarios) -------------------------
+
+
+def other_process(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run `fn` in a fresh spawned process, as another Dagster run would."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def held_for(res) -> float:
+    snap = res.breaker.snapshot()
+    assert snap.state == "open" and snap.open_until is not None
+    return (snap.open_until - datetime.now(UTC)).total_seconds()
+
+
+@pytest.mark.parametrize(
+    ("scenario", "reset_seconds"), [("hourly_quota_spent", 1800), ("daily_quota_spent", 36000)]
+)
+def test_apollo_spent_quota_window_holds_every_process_until_it_resets(
+    emu, rdb, scenario, reset_seconds
+):
+    emu.configure(faults={"apollo": {"scenario": scenario}})
+    res = make("apollo", emu, rdb)
+    started = time.monotonic()
+    with pytest.raises(ProviderQuotaExhausted, match="quota spent until") as info:
+        ONE_CALL["apollo"](res)
+    assert time.monotonic() - started < 5  # no thread sits out the window
+    assert info.value.http_status == 429 and requests_seen(emu, "apollo") == 1  # not retried
+    assert reset_seconds - 60 < held_for(res) <= reset_seconds  # until retry-after, not 30 s
+    assert usage_row(rdb, "apollo")["rate_limited_count"] == 1
+    # Even once Apollo would answer again, another process does not call it before the reset.
+    emu.configure(faults={"apollo": {"scenario": ""}})
+    outcome = other_process(_workers.provider_call, rdb.url, emu.url, "apollo")
+    assert outcome.startswith("CircuitOpenError") and "quota spent" in outcome
+    assert requests_seen(emu, "apollo") == 1
+
+
+def test_a_429_asking_for_a_longer_wait_than_any_retry_is_not_retried(emu, rdb):
+    emu.configure(faults={"exa": {"storm_429_rate": 1.0, "retry_after_seconds": 600}})
+    res = make("exa", emu, rdb)
+    with pytest.raises(ProviderQuotaExhausted):
+        ONE_CALL["exa"](res)
+    assert requests_seen(emu, "exa") == 1
+    assert 500 < held_for(res) <= 600
+
+
+def test_apollo_locked_email_placeholder_is_never_an_address(emu, rdb):
+    emu.configure(faults={"apollo": {"scenario": "email_locked"}})
+    match = make("apollo", emu, rdb).match_person(email="jane.doe@acme.com")
+    assert match is not None and match.name
+    assert match.email is None and match.email_status == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "employees"), [("employees_as_string", int), ("employees_null", type(None))]
+)
+def test_apollo_head_count_as_text_or_null_never_fails_a_match(emu, rdb, scenario, employees):
+    emu.configure(faults={"apollo": {"scenario": scenario}})
+    res = make("apollo", emu, rdb)
+    match = res.match_person(email="jane.doe@acme.com")
+    assert match is not None and isinstance(match.organization_employees, employees)
+    assert usage_row(rdb, "apollo")["success_count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "words"),
+    [("bad_credentials", 400, "bad credentials"), ("out_of_credits", 403, "out of credits")],
+)
+def test_contactout_credentials_and_credits_refusals_hold_the_breaker_and_say_why(
+    emu, rdb, scenario, status, words
+):
+    emu.configure(faults={"contactout": {"scenario": scenario}})
+    res = make("contactout", emu, rdb)
+    with pytest.raises(ProviderAuthError, match=words) as info:
+        ONE_CALL["contactout"](res)
+    assert info.value.http_status == status and requests_seen(emu, "contactout") == 1
+    assert 250 < held_for(res) <= 300
+    assert words in res.breaker.snapshot().last_error
+    outcome = other_process(_workers.provider_call, rdb.url, emu.url, "contactout")
+    assert outcome.startswith("CircuitOpenError") and words in outcome
+    assert requests_seen(emu, "contactout") == 1
+
+
+def test_contactout_401_is_a_bad_request_not_a_key_problem(emu, rdb):
+    emu.configure(faults={"contactout": {"scenario": "bad_request"}})
+    res = make("contactout", emu, rdb)
+    with pytest.raises(ProviderRequestError, match="bad request") as info:
+        ONE_CALL["contactout"](res)
+    assert info.value.http_status == 401 and requests_seen(emu, "contactout") == 1
+    assert res.breaker.snapshot().state == "closed"
+
+
+def test_contactout_empty_profile_list_is_not_found_not_a_failure(emu, rdb):
+    emu.configure(faults={"contactout": {"scenario": "empty_profile"}})
+    res = make("contactout", emu, rdb)
+    assert ONE_CALL["contactout"](res) is None
+    assert call_log(rdb, "contactout")[-1]["outcome"] == "not_found"
+    snap = res.breaker.snapshot()
+    assert (snap.state, snap.window_failures) == ("closed", 0)
+
+
+@pytest.mark.parametrize("provider", ["contactout", "exa", "apollo"])
+def test_redirects_are_followed_never_parsed(emu, rdb, provider):
+    emu.configure(faults={provider: {"scenario": "redirect"}})
+    res = make(provider, emu, rdb)
+    assert ONE_CALL[provider](res) is not None  # the answer behind the 307
+    assert requests_seen(emu, provider) == 2
+    emu.configure(faults={provider: {"scenario": "redirect_loop"}})
+    with pytest.raises(ProviderRequestError, match="more than 5 redirects"):
+        ONE_CALL[provider](res)
+
+
+def test_exa_asks_for_highlights_by_characters_and_gets_them(emu, rdb):
+    res = make("exa", emu, rdb)
+    sent: list[dict] = []
+    res.http.event_hooks["request"].append(lambda r: sent.append(json.loads(r.read())))
+    ONE_CALL["exa"](res)
+    highlights = sent[-1]["contents"]["highlights"]
+    assert highlights["maxCharacters"] == HIGHLIGHT_MAX_CHARACTERS
+    assert not {"numSentences", "highlightsPerUrl"} & set(highlights)  # deprecated
+    # The emulator gives what was asked: at most maxCharacters of highlights per result.
+    url = emu.base_urls()["exa"] + "/search"
+    for cap in (40, None):
+        contents = {"highlights": {"maxCharacters": cap} if cap else True}
+        body = {"query": "Warren Buffett Berkshire", "numResults": 5, "contents": contents}
+        results = httpx.post(url, json=body, headers={"x-api-key": "k"}).json()["results"]
+        assert results and all("text" not in r for r in results)
+        longest = max(sum(map(len, r["highlights"])) for r in results)
+        assert longest <= 40 if cap else longest > 40

@@ -115,9 +115,16 @@ def _source_result(
             **{f"status_{k}": v for k, v in counts.items()},
             "latency_ms": json_meta(latency_summary(outcomes)),
             "provider_mode": str(getattr(resource, "provider_mode", "unknown")),
+            # The limits this run enforced ({endpoint group: "1000/min"}, "*" = the provider's).
+            "rate_limits": json_meta(_limits_in_effect(resource)),
             "preview": dg.MetadataValue.md(source_table(prospects_rows, results, source)),
         },
     )
+
+
+def _limits_in_effect(resource: Any) -> dict[str, str]:
+    in_effect = getattr(resource, "rate_limits_in_effect", None)
+    return in_effect() if callable(in_effect) else {}
 
 
 def _summary_input(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,6 +184,8 @@ def _summary_result(
             **{f"status_{k}": v for k, v in status_counts(outcomes).items()},
             "latency_ms": json_meta(latency_summary(outcomes)),
             "provider_mode": str(getattr(resource, "provider_mode", "unknown")),
+            # The limits this run enforced ({endpoint group: "1000/min"}, "*" = the provider's).
+            "rate_limits": json_meta(_limits_in_effect(resource)),
             "preview": dg.MetadataValue.md(source_table(rows, results, SUMMARY_SOURCE)),
         },
     )
