@@ -1,7 +1,7 @@
 """Benchmark: prospect enrichment end to end against the standalone provider emulator.
 
-Three measurements, on the embedded default (a SQLite app database) unless `--database-url`
-points at a PostgreSQL database:
+Three measurements, on PostgreSQL databases the bench creates on the server of `--database-url`
+(default: $PHRONESIS_TEST_POSTGRES_URL or the local server):
 
 1. sensor tick: `enrichment_request_sensor` over 10,000 pending requests (plus duplicates and
    bad rows) - must stay well under Dagster's 60 s tick budget;
@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -64,13 +65,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fresh_db(url: str | None, folder: Path) -> AppDatabase:
-    url = url or f"sqlite:///{folder / 'app.db'}"
+def fresh_db(url: str, folder: Path) -> AppDatabase:
     migrate.upgrade(url)
     return AppDatabase(url=url)
 
 
-def seed(app_db: AppDatabase, n: int, public_share: float, salt: int) -> tuple[int, list[int]]:
+def seed(
+    app_db: AppDatabase, n: int, public_share: float, salt: int
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """A tenant of the web app's schema (UUID ids) and `n` of its prospects."""
     with app_db.begin() as conn:
         tenant = conn.execute(
             sa.insert(Tenant).returning(Tenant.id), {"name": f"Bench {salt}"}
@@ -96,9 +99,9 @@ def tick(app_db: AppDatabase, settings: SensorSettings, cursor: str | None = Non
         return result, time.perf_counter() - started
 
 
-def bench_sensor_tick(db_url: str | None) -> None:
+def bench_sensor_tick(db_url: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        app_db = fresh_db(db_url and _new_pg_db(db_url, "tick"), Path(tmp))
+        app_db = fresh_db(_new_pg_db(db_url, "tick"), Path(tmp))
         tenant, ids = seed(app_db, 10_000, 0.0, 1)
         enqueue_enrichment(app_db.engine, tenant_id=tenant, prospect_ids=ids)
         # Duplicates and bad rows make the tick do all of its work: coalescing and rejecting.
@@ -107,7 +110,7 @@ def bench_sensor_tick(db_url: str | None) -> None:
         other, _ = seed(app_db, 1, 0.0, 9)
         enqueue_enrichment(app_db.engine, tenant_id=other, prospect_ids=ids[500:600])
         pending = 10_000 + 500 + 100
-        print(f"sensor tick over {pending:,} pending requests ({app_db.dialect}):")
+        print(f"sensor tick over {pending:,} pending requests (PostgreSQL):")
         result, first = tick(app_db, SensorSettings())
         print(
             f"  tick 1 (cap 5,000 requests): {first:6.2f} s, {len(result.run_requests)} runs, "
@@ -119,7 +122,7 @@ def bench_sensor_tick(db_url: str | None) -> None:
             "requests (re-emitted ones carry their old run_key)"
         )
         with tempfile.TemporaryDirectory() as tmp2:
-            app_db2 = fresh_db(db_url and _new_pg_db(db_url, "tick2"), Path(tmp2))
+            app_db2 = fresh_db(_new_pg_db(db_url, "tick2"), Path(tmp2))
             tenant2, ids2 = seed(app_db2, 10_000, 0.0, 2)
             enqueue_enrichment(app_db2.engine, tenant_id=tenant2, prospect_ids=ids2)
             _, full = tick(app_db2, SensorSettings(max_requests_per_tick=10_000))
@@ -288,7 +291,11 @@ def main() -> None:
         help="the sensor's max batch size (default: the sensor's default)",
     )
     parser.add_argument(
-        "--database-url", default=None, help="PostgreSQL admin URL (default: SQLite)"
+        "--database-url",
+        default=os.environ.get(
+            "PHRONESIS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="PostgreSQL admin URL; the bench creates its own databases there",
     )
     parser.add_argument(
         "--workers",
@@ -312,7 +319,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             os.environ["PHRONESIS_DATA_DIR"] = tmp
-            db_url = args.database_url and _new_pg_db(args.database_url, "runs")
+            db_url = _new_pg_db(args.database_url, "runs")
             app_db = fresh_db(db_url, folder)
 
             # 2. throughput
@@ -357,7 +364,7 @@ def main() -> None:
                 f"\nthroughput: {args.prospects:,} prospects (~{public} public), "
                 f"{len(batches)} batches of <= {args.batch_size}, {args.concurrency} concurrent "
                 "run processes, "
-                f"{app_db.dialect}, emulator latency {LATENCY_MS} ms"
+                f"PostgreSQL, emulator latency {LATENCY_MS} ms"
             )
             print(f"  provider requests: {json.dumps(requests, sort_keys=True)}")
             answers: dict[str, Counter] = {}
