@@ -46,7 +46,7 @@ def stuck_prospects_result(
         metadata={
             "stuck_prospects": len(rows),
             "oldest_since": oldest.isoformat() if oldest else "",
-            "prospect_ids_sample": dg.MetadataValue.json([int(r.id) for r in rows[:50]]),
+            "prospect_ids_sample": dg.MetadataValue.json([str(r.id) for r in rows[:50]]),
         },
     )
 

@@ -10,6 +10,7 @@ that decision in one transaction.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +36,7 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime | str | None) -> datetime | None:
-    """A timezone-aware UTC datetime from what the database returned (SQLite gives naive)."""
+    """A timezone-aware UTC datetime from a database value or an ISO-8601 string."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -46,24 +47,26 @@ def as_utc(value: datetime | str | None) -> datetime | None:
 def enqueue_enrichment(
     engine: sa.Engine,
     *,
-    tenant_id: int,
-    prospect_ids: Iterable[int],
-    requested_by: int | None = None,
+    tenant_id: uuid.UUID | str,
+    prospect_ids: Iterable[uuid.UUID | str],
+    requested_by: uuid.UUID | str | None = None,
     force: bool = False,
-) -> int | None:
+) -> uuid.UUID | None:
     """Ask for `prospect_ids` of `tenant_id` to be enriched; what the web app's "Enrich" button
-    and bulk enqueue do.
+    and bulk enqueue do. Ids are the web app's UUIDs (`uuid.UUID` or their text form).
 
     Inserts one pending `enrichment_requests` row per distinct prospect. For more than one
     prospect it first creates an `enrichment_jobs` row (total = number of prospects) and returns
-    its id, which the web app polls for progress; for a single prospect it returns None. The
+    its UUID, which the web app polls for progress; for a single prospect it returns None. Every
+    id is checked before anything is written, so a malformed one raises and writes nothing. The
     sensor validates the rows later, so an unknown prospect is accepted here and rejected there
     with a reason.
     """
-    _require_id("tenant_id", tenant_id)
-    if requested_by is not None:
-        _require_id("requested_by", requested_by)
-    ids = list(dict.fromkeys(_require_id("prospect id", p) for p in prospect_ids))
+    tenant = _require_uuid("tenant_id", tenant_id)
+    user = _require_uuid("requested_by", requested_by) if requested_by is not None else None
+    if isinstance(prospect_ids, str | bytes | uuid.UUID):
+        raise TypeError("prospect_ids must be a list of prospect ids, not a single id")
+    ids = list(dict.fromkeys(_require_uuid("prospect id", p) for p in prospect_ids))
     if not ids:
         raise ValueError("enqueue_enrichment needs at least one prospect id")
     with engine.begin() as conn:
@@ -72,8 +75,8 @@ def enqueue_enrichment(
             job_id = conn.execute(
                 sa.insert(EnrichmentJob).returning(EnrichmentJob.id),
                 {
-                    "tenant_id": tenant_id,
-                    "requested_by": requested_by,
+                    "tenant_id": tenant,
+                    "requested_by": user,
                     "status": "pending",
                     "total": len(ids),
                     "errors": [],
@@ -83,9 +86,9 @@ def enqueue_enrichment(
             sa.insert(EnrichmentRequest),
             [
                 {
-                    "tenant_id": tenant_id,
+                    "tenant_id": tenant,
                     "prospect_id": pid,
-                    "requested_by": requested_by,
+                    "requested_by": user,
                     "force": force,
                     "status": "pending",
                     "job_id": job_id,
@@ -96,19 +99,19 @@ def enqueue_enrichment(
     return job_id
 
 
-# BIGINT columns: anything outside this range cannot even be stored.
-_MIN_ID, _MAX_ID = -(2**63), 2**63 - 1
-
-
-def _require_id(what: str, value: Any) -> int:
-    """`value` if it is a usable row id; a clear error otherwise. `int()` would quietly turn
-    1.9 or True into prospect 1, the wrong prospect. An integer that names no row is accepted:
-    the sensor rejects it later with a reason the web app can show."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an integer id, got {value!r}")
-    if not _MIN_ID <= value <= _MAX_ID:
-        raise ValueError(f"{what} {value} does not fit a BIGINT id column")
-    return value
+def _require_uuid(what: str, value: Any) -> uuid.UUID:
+    """`value` as a UUID if it is one (a `uuid.UUID` or its text form); a clear error otherwise.
+    An integer, a bool or a near-miss string is refused rather than guessed at: a wrong guess
+    would enrich (and bill) the wrong prospect. A UUID that names no row is accepted: the
+    sensor rejects it later with a reason the web app can show."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value.strip())
+        except ValueError:
+            raise ValueError(f"{what} must be a UUID, got {value[:80]!r}") from None
+    raise TypeError(f"{what} must be a UUID, got {type(value).__name__} {value!r}"[:200])
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ class Batch:
 
     key: str
     request_ids: tuple[int, ...]
-    prospect_ids: tuple[int, ...]
+    prospect_ids: tuple[uuid.UUID, ...]
 
 
 @dataclass
@@ -148,7 +151,7 @@ class TickPlan:
     batches: list[Batch] = field(default_factory=list)
     deferred: int = 0
     next_after_id: int = 0
-    job_ids: set[int] = field(default_factory=set)
+    job_ids: set[uuid.UUID] = field(default_factory=set)
 
 
 def batch_key_for(first_request_id: int) -> str:
@@ -164,24 +167,11 @@ def load_pending(conn: sa.Connection, *, after_id: int, limit: int) -> list[dict
     return [dict(r) for r in rows]
 
 
-def _as_id(value: Any) -> int | None:
-    """A row id read back from the database, or None when the web app stored something else
-    (SQLite keeps text in an INTEGER column)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _rejection(row: Mapping[str, Any]) -> str | None:
     pid = row["prospect_id"]
-    if _as_id(row["tenant_id"]) is None:
-        return f"tenant_id {row['tenant_id']!r} is not an integer id"
     if row["p_id"] is None:
         return f"prospect {pid} does not exist"
-    if _as_id(row["p_tenant_id"]) != _as_id(row["tenant_id"]):
+    if row["p_tenant_id"] != row["tenant_id"]:
         return f"prospect {pid} belongs to another tenant"
     missing = [
         what
@@ -211,20 +201,20 @@ def plan_tick(
       prospects (slow: EDGAR) in batches of their own that come first.
     """
     plan = TickPlan(scanned=len(rows))
-    groups: dict[int, list[Mapping[str, Any]]] = {}
+    groups: dict[uuid.UUID, list[Mapping[str, Any]]] = {}
     for row in rows:
         if row["job_id"] is not None:
-            plan.job_ids.add(int(row["job_id"]))
+            plan.job_ids.add(row["job_id"])
         reason = _rejection(row)
         if reason:
             plan.rejected.append((int(row["id"]), reason))
         elif row["busy"] or row["p_status"] == "in_progress":
             plan.deferred += 1
         else:
-            groups.setdefault(int(row["prospect_id"]), []).append(row)
+            groups.setdefault(row["prospect_id"], []).append(row)
 
     cutoff = now - settings.staleness
-    to_enrich: list[tuple[int, list[int]]] = []
+    to_enrich: list[tuple[uuid.UUID, list[int]]] = []
     public = {pid: bool(group[0].get("p_public")) for pid, group in groups.items()}
     for pid, group in groups.items():
         ids = [int(r["id"]) for r in group]
@@ -298,7 +288,7 @@ def queued_batches(conn: sa.Connection, *, limit: int) -> list[tuple[str, int]]:
     return [(r.batch_key, int(r.prospects)) for r in rows]
 
 
-def refresh_jobs(conn: sa.Connection, job_ids: Iterable[int], *, now: datetime) -> None:
+def refresh_jobs(conn: sa.Connection, job_ids: Iterable[uuid.UUID], *, now: datetime) -> None:
     """Recompute counters, status and error log of the given bulk jobs from their requests.
 
     The first statement takes the job row's write lock, so the reads after it see every commit
@@ -310,7 +300,7 @@ def refresh_jobs(conn: sa.Connection, job_ids: Iterable[int], *, now: datetime) 
     )
     errors_sql = sa.text(load_sql("enrichment_job_errors")).columns(at=UtcDateTime)
     job = EnrichmentJob.__table__
-    for job_id in sorted(set(job_ids)):
+    for job_id in sorted(set(job_ids), key=str):
         conn.execute(counts_sql, {"job_id": job_id, "now": now})
         row = conn.execute(
             sa.select(job.c.total, job.c.processed, job.c.succeeded, job.c.failed).where(
@@ -336,7 +326,7 @@ def refresh_jobs(conn: sa.Connection, job_ids: Iterable[int], *, now: datetime) 
             status = "pending"
         errors = [
             {
-                "prospect_id": int(e.prospect_id),
+                "prospect_id": str(e.prospect_id),
                 "source": e.source,
                 "error": e.error,
                 "at": as_utc(e.at).isoformat() if e.at else None,

@@ -150,21 +150,21 @@ def test_each_source_records_what_happened_and_the_status_merges(app_db, instanc
         "apollo": "not_found",
         "contactout": "complete",
         "exa": "complete",
-        "edgar": "complete",
+        "sec": "complete",
         "claude": "complete",
     }
     assert status[handleless]["contactout"] == "skipped"
-    assert status[handleless]["edgar"] == "skipped"
+    assert status[handleless]["sec"] == "skipped"
     assert status[unlucky] == {
         "apollo": "failed",
         "contactout": "circuit_open",
         "exa": "failed",
-        "edgar": "skipped",
+        "sec": "skipped",
         "claude": "skipped",
     }
     assert "503" in unl.enrichment_source_status["apollo"]["error"]
     assert unl.enrichment_source_status["apollo"]["latency_ms"] >= 0
-    assert "latency_ms" not in unl.enrichment_source_status["edgar"]
+    assert "latency_ms" not in unl.enrichment_source_status["sec"]
     assert (pub.enrichment_status, hand.enrichment_status, unl.enrichment_status) == (
         "complete",
         "complete",
@@ -172,7 +172,11 @@ def test_each_source_records_what_happened_and_the_status_merges(app_db, instanc
     )
     assert pub.last_enriched_at is not None and unl.last_enriched_at is None
     assert pub.contact_data["who"] == "Pat Public" and pub.person_data is None
-    assert "Pat Public" in pub.ai_summary["summary"] and unl.ai_summary is None
+    # The web app shows the prose; the structured summary is ours.
+    assert isinstance(pub.ai_summary, str) and "Pat Public" in pub.ai_summary
+    assert pub.ai_summary == pub.ai_summary_structured["summary"]
+    assert pub.ai_summary_structured["sources"] == ["contactout", "exa", "sec"]
+    assert unl.ai_summary is None and unl.ai_summary_structured is None
     # Nobody was called for a source that does not apply.
     assert fakes["edgar"].calls == Counter({"Pat Public": 1})
     assert "Nora Nohandle" not in fakes["contactout"].calls
@@ -185,16 +189,16 @@ def test_each_source_records_what_happened_and_the_status_merges(app_db, instanc
         job = conn.execute(sa.select(EnrichmentJob.__table__)).one()
     assert (job.status, job.processed, job.succeeded, job.failed) == ("done", 3, 2, 1)
     assert sorted((e["prospect_id"], e["source"]) for e in job.errors) == [
-        (unlucky, "apollo"),
-        (unlucky, "contactout"),
-        (unlucky, "exa"),
+        (str(unlucky), "apollo"),
+        (str(unlucky), "contactout"),
+        (str(unlucky), "exa"),
     ]
     mats = {
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
     table = mats["enriched_prospects"]["preview"].value
-    assert "| prospect | name | apollo | contactout | exa | edgar | claude |" in table
+    assert "| prospect | name | apollo | contactout | exa | sec | claude |" in table
     assert mats["person_match"]["status_failed"].value == 1
     assert mats["person_match"]["provider_calls"].value == 2
     assert mats["contact_enrichment"]["status_circuit_open"].value == 1
@@ -220,7 +224,7 @@ def test_rerun_calls_only_what_did_not_complete(app_db, instance, fakes):
     assert fakes["claude"].calls == Counter({"Ann One": 1, "Ben Two": 2})
     ben = prospect(engine, ids[1])
     assert ben.enrichment_source_status["apollo"]["status"] == "complete"
-    assert "apollo" in ben.ai_summary["summary"] and "apollo" not in first_summary["summary"]
+    assert "apollo" in ben.ai_summary and "apollo" not in first_summary
 
 
 def test_materializing_one_source_calls_only_that_provider(app_db, instance, fakes):
@@ -235,6 +239,123 @@ def test_materializing_one_source_calls_only_that_provider(app_db, instance, fak
     assert sum(fakes["exa"].calls.values()) == 1
     assert not any(fakes[s].calls for s in ("apollo", "contactout", "edgar", "claude"))
     assert set(prospect(engine, pid).enrichment_source_status) == {"exa"}
+
+
+def test_unreadable_record_column_fails_only_its_prospect_before_any_call(app_db, instance, fakes):
+    engine = app_db.engine
+    tenant = add_tenant(engine)
+    reset = add_prospect(engine, tenant, name="Rita Reset", enrichment_source_status="reset")
+    array = add_prospect(engine, tenant, name="Arno Array", enrichment_source_status=["x"])
+    bad_record = add_prospect(
+        engine, tenant, name="Bea Record", enrichment_source_status={"exa": 5}
+    )
+    # Old plain-string records are valid: read as {status: v}, replaced as sources finish.
+    legacy = add_prospect(
+        engine,
+        tenant,
+        name="Leo Legacy",
+        enrichment_source_status={"exa": "failed", "sec": "skipped", "web": "complete"},
+    )
+    batch = queue_batch(app_db, instance, [reset, array, bad_record, legacy], tenant)
+
+    result = materialize(app_db, instance, fakes, batch)
+
+    assert result.success  # the batch goes on
+    bad = {"Rita Reset", "Arno Array", "Bea Record"}
+    for source, fake in fakes.items():
+        assert not bad & set(fake.calls), (source, fake.calls)  # no provider paid for them
+    reqs = {r.prospect_id: r for r in requests_by_id(engine).values()}
+    for pid, says in (
+        (reset, "holds a JSON string 'reset', not an object"),
+        (array, "holds a JSON array"),
+        (bad_record, "enrichment_source_status['exa'] is a number"),
+    ):
+        p = prospect(engine, pid)
+        assert p.enrichment_status == "failed", pid
+        assert reqs[pid].status == "failed" and says in reqs[pid].reason, reqs[pid].reason
+    # The web app's value is left as it wrote it.
+    assert prospect(engine, reset).enrichment_source_status == "reset"
+    leo = prospect(engine, legacy)
+    assert leo.enrichment_status == "complete" and reqs[legacy].status == "done"
+    assert {s: v["status"] for s, v in leo.enrichment_source_status.items() if s != "web"} == {
+        "apollo": "complete",
+        "contactout": "complete",
+        "exa": "complete",
+        "sec": "skipped",
+        "claude": "complete",
+    }
+    assert leo.enrichment_source_status["web"] == "complete"  # a key not ours: kept as is
+    with engine.connect() as conn:
+        job = conn.execute(sa.select(EnrichmentJob.__table__)).one()
+    assert (job.status, job.processed, job.succeeded, job.failed) == ("done", 4, 1, 3)
+
+
+class Held(Fake):
+    """A fake whose answers wait until the test releases them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def _answer(self, name: str):
+        self.entered.set()
+        assert self.release.wait(60), "never released"
+        return super()._answer(name)
+
+
+def _poll(engine, pid, until, timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = prospect(engine, pid)
+        if until(p):
+            return p
+        time.sleep(0.05)
+    raise AssertionError(f"prospect never reached the state: {prospect(engine, pid)}")
+
+
+def test_prospect_row_shows_pending_sources_while_the_batch_runs(app_db, instance, fakes):
+    engine = app_db.engine
+    tenant = add_tenant(engine)
+    pid = add_prospect(engine, tenant, name="Wendy Wait")
+    fakes["exa"] = Held()
+    batch = queue_batch(app_db, instance, [pid], tenant)
+    outcome: dict[str, bool] = {}
+    runner = threading.Thread(
+        target=lambda: outcome.setdefault("ok", materialize(app_db, instance, fakes, batch).success)
+    )
+    runner.start()
+    try:
+        assert fakes["exa"].entered.wait(60)
+        # Apollo and ContactOut answered: their records are final while Exa is still out.
+        mid = _poll(
+            engine,
+            pid,
+            lambda p: (
+                p.enrichment_source_status["apollo"]["status"] == "complete"
+                and p.enrichment_source_status["contactout"]["status"] == "complete"
+            ),
+        )
+        records = mid.enrichment_source_status
+        assert mid.enrichment_status == "in_progress"
+        assert records["exa"]["status"] == "pending" and records["exa"]["at"]
+        assert records["claude"]["status"] == "pending"  # waits for its data sources
+        assert records["sec"]["status"] == "skipped"  # decided at the start, never pending
+        assert mid.person_data["who"] == "Wendy Wait"  # the data arrived with the record
+        assert mid.ai_summary is None
+    finally:
+        fakes["exa"].release.set()
+        runner.join(120)
+    assert outcome == {"ok": True}
+    done = prospect(engine, pid)
+    assert done.enrichment_status == "complete"
+    assert {v["status"] for v in done.enrichment_source_status.values()} == {
+        "complete",
+        "skipped",
+    }
+    assert "exa" in done.ai_summary
 
 
 def _failed_run(instance, batch: str, status: dg.DagsterRunStatus):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +18,12 @@ from phronesis_dagster.enrichment.requests import (
     enqueue_enrichment,
     plan_tick,
 )
-from phronesis_dagster.enrichment.status import overall_status
+from phronesis_dagster.enrichment.status import (
+    MalformedSourceStatus,
+    lenient_source_status,
+    overall_status,
+    read_source_status,
+)
 from tests.enrichment.fixtures import add_prospects, add_tenant
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -46,8 +53,11 @@ def row(rid: int, pid: int, **kw):
         ({"apollo": {"status": "complete"}, "exa": {"status": "failed"}}, "complete"),
         ({"apollo": {"status": "not_found"}, "exa": {"status": "not_found"}}, "complete"),
         ({"apollo": {"status": "failed"}, "exa": {"status": "circuit_open"}}, "failed"),
-        ({"apollo": {"status": "failed"}, "edgar": {"status": "skipped"}}, "failed"),
-        ({"edgar": {"status": "skipped"}, "contactout": {"status": "skipped"}}, "complete"),
+        ({"apollo": {"status": "failed"}, "sec": {"status": "skipped"}}, "failed"),
+        ({"sec": {"status": "skipped"}, "contactout": {"status": "skipped"}}, "complete"),
+        # Legacy plain strings from before the structured records read as {status: v}.
+        ({"apollo": "failed", "exa": "complete"}, "complete"),
+        ({"apollo": "failed", "sec": "skipped"}, "failed"),
         # The summary does not rescue a prospect whose data sources all failed.
         ({"apollo": {"status": "failed"}, "claude": {"status": "complete"}}, "failed"),
     ],
@@ -91,7 +101,7 @@ def test_plan_staleness_boundary():
     rows = [
         row(1, 1, p_status="complete", p_last_enriched_at=NOW - week + timedelta(seconds=1)),
         row(2, 2, p_status="complete", p_last_enriched_at=NOW - week - timedelta(seconds=1)),
-        # SQLite hands back naive datetimes: they are UTC.
+        # A naive datetime is UTC.
         row(
             3,
             3,
@@ -110,23 +120,86 @@ def test_cursor_survives_missing_or_broken_values(cursor):
     assert cursor_after_id('{"after_id": 42}') == 42
 
 
-def test_enqueue_creates_a_job_for_bulk_and_dedupes(sqlite_url):
-    engine = sa.create_engine(sqlite_url)
+def test_legacy_string_records_read_as_status_and_are_not_dated():
+    assert read_source_status({"exa": "failed", "sec": {"status": "complete", "at": "x"}}) == {
+        "exa": {"status": "failed"},
+        "sec": {"status": "complete", "at": "x"},
+    }
+    assert read_source_status(None) == {}
+    assert read_source_status({}) == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("reset", "holds a JSON string 'reset', not an object"),
+        (["complete"], "holds a JSON array"),
+        (3, "holds a JSON number"),
+        ({"exa": 5}, "enrichment_source_status['exa'] is a number"),
+        ({"exa": ["failed"]}, "['exa'] is an array"),
+        ({"exa": {"error": "x"}}, "['exa'] is an object without a string status"),
+        ({"exa": None}, "['exa'] is a null"),
+    ],
+)
+def test_malformed_records_raise_a_clear_reason(value, says):
+    with pytest.raises(MalformedSourceStatus, match=re.escape(says)):
+        read_source_status(value)
+    # Display and counting never crash on them.
+    assert isinstance(lenient_source_status(value), dict)
+    assert overall_status(value if isinstance(value, dict) else {}) in ("complete", "failed")
+
+
+def test_enqueue_creates_a_job_for_bulk_and_dedupes(postgres_url):
+    engine = sa.create_engine(postgres_url)
     tenant = add_tenant(engine)
     p1, p2 = add_prospects(engine, tenant, 2)
+    user = uuid.uuid4()
 
+    # Text UUIDs (what a web request carries) are accepted like uuid.UUID values.
     job_id = enqueue_enrichment(
-        engine, tenant_id=tenant, prospect_ids=[p1, p2, p1], requested_by=7, force=True
+        engine,
+        tenant_id=str(tenant),
+        prospect_ids=[p1, str(p2), p1],
+        requested_by=str(user),
+        force=True,
     )
     single = enqueue_enrichment(engine, tenant_id=tenant, prospect_ids=[p2])
 
-    assert single is None
+    assert single is None and isinstance(job_id, uuid.UUID)
     with engine.connect() as conn:
         job = conn.execute(sa.select(EnrichmentJob.__table__)).one()
         reqs = conn.execute(sa.select(EnrichmentRequest.__table__)).all()
-    assert (job.id, job.total, job.status, job.requested_by) == (job_id, 2, "pending", 7)
+    assert (job.id, job.total, job.status, job.requested_by) == (job_id, 2, "pending", user)
     assert Counter((r.prospect_id, r.job_id, bool(r.force)) for r in reqs) == Counter(
         [(p1, job_id, True), (p2, job_id, True), (p2, None, False)]
     )
     with pytest.raises(ValueError, match="at least one"):
         enqueue_enrichment(engine, tenant_id=tenant, prospect_ids=[])
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "says"),
+    [
+        ({"prospect_ids": ["not-a-uuid"]}, ValueError, "prospect id must be a UUID"),
+        ({"prospect_ids": [7]}, TypeError, "prospect id must be a UUID, got int 7"),
+        ({"prospect_ids": [True]}, TypeError, "must be a UUID"),
+        ({"tenant_id": "12345"}, ValueError, "tenant_id must be a UUID"),
+        ({"requested_by": 3}, TypeError, "requested_by must be a UUID"),
+        ({"prospect_ids": str(uuid.uuid4())}, TypeError, "a list of prospect ids"),
+    ],
+)
+def test_enqueue_rejects_malformed_ids_and_writes_nothing(postgres_url, kwargs, error, says):
+    engine = sa.create_engine(postgres_url)
+    tenant = add_tenant(engine)
+    (good,) = add_prospects(engine, tenant, 1)
+    # The bad id comes after a good one: nothing of the call may be written.
+    args = {"tenant_id": tenant, "prospect_ids": [good, uuid.uuid4()], **kwargs}
+    if "prospect_ids" in kwargs and isinstance(kwargs["prospect_ids"], list):
+        args["prospect_ids"] = [good, *kwargs["prospect_ids"]]
+    with pytest.raises(error, match=re.escape(says)):
+        enqueue_enrichment(engine, **args)
+    with engine.connect() as conn:
+        for table in (EnrichmentJob.__table__, EnrichmentRequest.__table__):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0
+    engine.dispose()

@@ -6,6 +6,7 @@ and after the days are re-run every day equals a direct GROUP BY over `activity_
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -30,7 +31,7 @@ EVENTS_PER_DAY = 3_000
 MATCHES_CHECK = "usage_metrics_daily_matches_activity_log"
 
 
-def seed_pairs(engine: sa.Engine) -> list[tuple[int, int]]:
+def seed_pairs(engine: sa.Engine) -> list[tuple[uuid.UUID, uuid.UUID]]:
     pairs = []
     with engine.begin() as conn:
         for t in range(3):

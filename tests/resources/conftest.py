@@ -1,10 +1,8 @@
-"""Fixtures of the provider-resource tests: a fresh app database per test (tables from the
-models), the emulator, fast retry settings, and helpers to read usage counters."""
+"""Fixtures of the provider-resource tests: a fresh migrated PostgreSQL app database per test,
+the emulator, fast retry settings, and helpers to read usage counters."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,13 +10,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.db.models import ApiCallLog, ApiUsage, Base
+from phronesis_dagster.db.models import ApiCallLog, ApiUsage
 from phronesis_dagster.emulator import EmulatorConfig, EmulatorServer
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "PHRONESIS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from phronesis_dagster.resources.app_db import AppDatabase
 
 # Small waits so retry tests stay fast; Retry-After is still honoured (it wins over backoff).
 FAST = {
@@ -29,33 +23,16 @@ FAST = {
 }
 
 
-def create_schema(url: str) -> AppDatabase:
-    db = AppDatabase(url=url)
-    Base.metadata.create_all(db.engine)
-    return db
+@pytest.fixture
+def rdb(postgres_url: str) -> AppDatabase:
+    """A fresh, migrated PostgreSQL app database of the test's own (see tests/conftest.py)."""
+    return AppDatabase(url=postgres_url)
 
 
 @pytest.fixture
-def rdb(tmp_path) -> AppDatabase:
-    """A fresh SQLite app database in the test's own folder."""
-    return create_schema(f"sqlite:///{tmp_path / 'app.db'}")
-
-
-@pytest.fixture
-def pg_rdb() -> Iterator[AppDatabase]:
-    """A fresh PostgreSQL database of the test's own, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield create_schema(url)
-    finally:
-        engine_for(url).dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+def pg_rdb(rdb: AppDatabase) -> AppDatabase:
+    """The same as `rdb`, for tests that were written when `rdb` was SQLite."""
+    return rdb
 
 
 @pytest.fixture

@@ -11,7 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.resources.app_db import PG_POOL_SIZE, short_write
+from phronesis_dagster.resources.app_db import (
+    DATABASE_URL_ENV,
+    PG_POOL_SIZE,
+    AppDatabase,
+    DatabaseUrlMissing,
+    default_database_url,
+    engine_for,
+    short_write,
+)
 from phronesis_dagster.resources.usage import UsageTracker
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -56,3 +64,18 @@ def test_sixty_threads_share_a_bounded_pool_and_lose_no_count(pg_rdb):
         ).scalar_one()
         logged = conn.execute(sa.text("SELECT count(*) FROM api_call_log")).scalar_one()
     assert counted == logged == 600
+
+
+def test_an_unset_url_is_one_clear_line_and_definitions_still_load(monkeypatch):
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    resource = AppDatabase()  # what definitions.py builds at import: must not fail
+    with pytest.raises(DatabaseUrlMissing, match=DATABASE_URL_ENV) as raised:
+        resource.engine  # noqa: B018 - the first use is where it must fail
+    assert "\n" not in str(raised.value)
+    with pytest.raises(DatabaseUrlMissing):
+        default_database_url()
+
+
+def test_a_sqlite_url_is_refused_by_name():
+    with pytest.raises(ValueError, match="must be PostgreSQL"):
+        engine_for("sqlite:///app.db")

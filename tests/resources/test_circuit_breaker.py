@@ -112,10 +112,5 @@ def _run_cross_process(url: str) -> None:
         assert sorted(r.result() for r in results) == ["circuit_open", "probe"]
 
 
-def test_state_shared_between_processes_sqlite(rdb):
+def test_state_shared_between_processes(rdb):
     _run_cross_process(rdb.url)
-
-
-@pytest.mark.postgres
-def test_state_shared_between_processes_postgres(pg_rdb):
-    _run_cross_process(pg_rdb.url)

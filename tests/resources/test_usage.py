@@ -55,8 +55,8 @@ def test_counters_on_postgres(pg_rdb):
     assert float(row["cost_usd"]) == pytest.approx(10.0)
 
 
-def test_tracking_never_raises(tmp_path, caplog):
+def test_tracking_never_raises(empty_postgres_url, caplog):
     # No tables at all: the insert fails, the caller must not notice.
-    broken = AppDatabase(url=f"sqlite:///{tmp_path / 'empty.db'}")
+    broken = AppDatabase(url=empty_postgres_url)
     UsageTracker(broken).record("exa", "/search", "success")
     assert "usage tracking failed" in caplog.text

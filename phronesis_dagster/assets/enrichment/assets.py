@@ -20,6 +20,7 @@ from phronesis_dagster.assets.enrichment.calls import (
     needs_call,
     pool_width,
     run_calls,
+    skip_reason,
     timed_outcome,
 )
 from phronesis_dagster.assets.enrichment.metadata import (
@@ -38,6 +39,8 @@ from phronesis_dagster.enrichment.constants import (
     ALL_SOURCES,
     COMPLETE,
     DATA_SOURCES,
+    PROVIDER,
+    SEC_SOURCE,
     SKIPPED,
     SOURCE_ASSET,
     SUMMARY_SOURCE,
@@ -47,18 +50,22 @@ from phronesis_dagster.enrichment.requests import utcnow
 from phronesis_dagster.enrichment.store import (
     SourceOutcome,
     batch_prospects,
+    begin_prospects,
     finish_batch,
     load_results,
+    pending_record,
+    save_result,
     start_batch,
-    write_sources_to_prospects,
+    write_records,
 )
 
+# The kind tag the UI shows on each source's asset.
 PROVIDER_KINDS: dict[str, str] = {
     "apollo": "apollo",
     "contactout": "contactout",
     "exa": "exa",
-    "edgar": "sec",
-    "claude": "anthropic",
+    SEC_SOURCE: "sec",
+    SUMMARY_SOURCE: "anthropic",
 }
 
 prospects = dg.AssetSpec(
@@ -77,8 +84,8 @@ _SOURCE_DESCRIPTIONS: dict[str, str] = {
     "-> `prospects.contact_data`. Skipped for prospects with neither email nor LinkedIn URL.",
     "exa": "Exa web mentions and wealth signals for each prospect of the batch -> "
     "`prospects.web_data`.",
-    "edgar": "SEC EDGAR Form 4 insider transactions of each public-company prospect of the batch "
-    "-> `prospects.insider_data`. Skipped for private companies.",
+    SEC_SOURCE: "SEC EDGAR Form 4 insider transactions of each public-company prospect of the "
+    "batch -> `prospects.insider_data`. Skipped for private companies.",
 }
 
 
@@ -97,7 +104,7 @@ def _source_result(
 ) -> dg.MaterializeResult:
     outcomes = [results[(p["id"], source)] for p in prospects_rows if (p["id"], source) in results]
     counts = status_counts(outcomes)
-    resource = getattr(context.resources, source)
+    resource = getattr(context.resources, PROVIDER[source])
     return dg.MaterializeResult(
         asset_key=SOURCE_ASSET[source],
         metadata={
@@ -146,7 +153,9 @@ def _summary_is_current(existing: SourceOutcome | None, sources: dict[str, Any])
 
 SUMMARY_DESCRIPTION = (
     "A Claude summary (summary, key facts, wealth signals, talking points) of each prospect of "
-    "the batch, made from the sources that returned data -> `prospects.ai_summary`. Started for "
+    "the batch, made from the sources that returned data -> `prospects.ai_summary` (the prose "
+    "the web app shows) and `prospects.ai_summary_structured` (key facts, talking points, "
+    "sources). Started for "
     "a prospect as soon as its data sources are in; skipped when no source found anything; not "
     "repeated on a re-run unless new sources arrived."
 )
@@ -197,7 +206,7 @@ def _summary_result(
         ),
     ],
     can_subset=True,
-    required_resource_keys={"app_db", *ALL_SOURCES},
+    required_resource_keys={"app_db", *(PROVIDER[s] for s in ALL_SOURCES)},
     retry_policy=ENRICHMENT_RETRY_POLICY,
     name="enrich_batch",
 )
@@ -209,21 +218,61 @@ def enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentConf
     provider only fails its own source."""
     engine = context.resources.app_db.engine
     batch_key = context.partition_key
-    start_batch(engine, batch_key, run_id=context.run_id, now=utcnow())
+    now = utcnow()
+    start_batch(engine, batch_key, run_id=context.run_id, now=now)
     selected = [
         s for s in DATA_SOURCES if dg.AssetKey(SOURCE_ASSET[s]) in context.selected_asset_keys
     ]
     summarize_too = dg.AssetKey("ai_summary") in context.selected_asset_keys
     with engine.connect() as conn:
-        rows = batch_prospects(conn, batch_key)
+        all_rows = batch_prospects(conn, batch_key)
         stored = load_results(conn, batch_key)
+    # A prospect whose record column the web app left unreadable fails alone, here, before any
+    # provider is called (and paid) for it; the others go on.
+    malformed = {p["id"]: p["malformed"] for p in all_rows if p["malformed"]}
+    for pid, why in malformed.items():
+        context.log.warning(f"{batch_key}: prospect {pid} not enriched: {why}")
+    rows = [p for p in all_rows if not p["malformed"]]
+
+    # Sources that do not apply are decided now, so the prospect page shows them skipped from
+    # the start and only the sources really being called show pending.
+    skips: dict[tuple[Any, str], SourceOutcome] = {}
+    for p in rows:
+        for s in selected:
+            reason = skip_reason(s, p)
+            if reason and needs_call(stored.get((p["id"], s))):
+                skips[(p["id"], s)] = SourceOutcome(status=SKIPPED, error=reason, at=now)
+    for (pid, s), outcome in skips.items():
+        p = next(r for r in rows if r["id"] == pid)
+        save_result(
+            engine,
+            batch_key=batch_key,
+            prospect_id=pid,
+            tenant_id=p["tenant_id"],
+            source=s,
+            outcome=outcome,
+            run_id=context.run_id,
+            now=now,
+        )
+    stored = {**stored, **skips}
     work = {s: [p for p in rows if needs_call(stored.get((p["id"], s)))] for s in selected}
     total = sum(len(v) for v in work.values())
     context.log.info(
         f"{batch_key}: {len(rows)} prospects; {total} data-source calls to make, "
-        f"{len(rows) * len(selected) - total} already final from an earlier attempt"
+        f"{len(rows) * len(selected) - total} already final (earlier attempt or not applicable)"
+        + (f"; {len(malformed)} failed: unreadable enrichment_source_status" if malformed else "")
     )
-    resources = {s: getattr(context.resources, s) for s in ALL_SOURCES}
+    starting: dict[Any, dict[str, dict[str, Any]]] = {}
+    for p in rows:
+        record: dict[str, dict[str, Any]] = {}
+        for s in selected:
+            done = stored.get((p["id"], s))
+            record[s] = pending_record(now) if needs_call(done) else done.record()
+        if summarize_too:
+            record[SUMMARY_SOURCE] = pending_record(now)
+        starting[p["id"]] = record
+    begin_prospects(engine, batch_key, starting, malformed, now=now)
+    resources = {s: getattr(context.resources, PROVIDER[s]) for s in ALL_SOURCES}
     widths = {
         s: pool_width(
             resources[s], max(len(work.get(s, rows)), 1), config.max_workers_per_provider, s
@@ -233,7 +282,7 @@ def enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentConf
 
     # The summary of a prospect starts when its last selected data source is in, so Claude's
     # calls overlap the slow providers' instead of queueing behind the whole batch.
-    results: dict[tuple[int, str], SourceOutcome] = dict(stored)
+    results: dict[tuple[Any, str], SourceOutcome] = dict(stored)
     todo_ids = {s: {p["id"] for p in work[s]} for s in selected}
     waiting = {p["id"]: sum(1 for s in selected if p["id"] in todo_ids[s]) for p in rows}
 
@@ -246,7 +295,10 @@ def enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentConf
 
     def due(p: Mapping[str, Any]) -> list[dict[str, Any]]:
         inputs = summary_inputs(p["id"])
-        if _summary_is_current(results.get((p["id"], SUMMARY_SOURCE)), inputs):
+        existing = results.get((p["id"], SUMMARY_SOURCE))
+        if _summary_is_current(existing, inputs):
+            # Reused: its record replaces the pending one the start of the run showed.
+            write_records(engine, {(p["id"], SUMMARY_SOURCE): existing}, now=utcnow())
             return []
         return [{**p, "_summary_sources": inputs}]
 
@@ -277,8 +329,6 @@ def enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentConf
         follow_up=(SUMMARY_SOURCE, follow_up) if summarize_too else None,
     )
     results.update(fresh)
-    written = selected + ([SUMMARY_SOURCE] if summarize_too else [])
-    write_sources_to_prospects(engine, batch_key, written, now=utcnow())
 
     def called(source: str) -> int:
         return sum(1 for (_, s), o in fresh.items() if s == source and o.latency_ms is not None)
@@ -308,7 +358,7 @@ def enriched_prospects(context: dg.AssetExecutionContext) -> dg.MaterializeResul
     with engine.connect() as conn:
         rows = batch_prospects(conn, batch_key)
         results = load_results(conn, batch_key)
-    records = {p["id"]: p["enrichment_source_status"] or {} for p in rows}
+    records = {p["id"]: p["enrichment_source_status"] for p in rows}
     per_source = {
         s: status_counts(o for (_, src), o in results.items() if src == s) for s in ALL_SOURCES
     }

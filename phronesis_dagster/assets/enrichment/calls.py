@@ -14,6 +14,7 @@ from phronesis_dagster.enrichment.constants import (
     FAILED,
     FINAL_STATUSES,
     NOT_FOUND,
+    SEC_SOURCE,
     SKIPPED,
 )
 from phronesis_dagster.enrichment.progress import ProgressLogger
@@ -37,7 +38,7 @@ def skip_reason(source: str, prospect: Mapping[str, Any]) -> str | None:
     """Why `source` does not apply to `prospect` (so it is not called), or None."""
     if source == "contactout" and not (prospect.get("email") or prospect.get("linkedin_url")):
         return "no email or LinkedIn URL to look up"
-    if source == "edgar":
+    if source == SEC_SOURCE:
         if not prospect.get("is_public_company"):
             return "private company: no SEC insider filings"
         if not (prospect.get("company_ticker") or prospect.get("company_cik")):
@@ -68,7 +69,7 @@ def _call(source: str, resource: Any, p: Mapping[str, Any]) -> tuple[str, Any]:
         if found is None or not found.mentions:
             return NOT_FOUND, None
         return COMPLETE, to_jsonable(found)
-    if source == "edgar":
+    if source == SEC_SOURCE:
         found = resource.insider_transactions(
             ticker=p.get("company_ticker"), cik=p.get("company_cik"), owner_name=p.get("name")
         )
@@ -107,7 +108,7 @@ def call_source(source: str, resource: Any, prospect: Mapping[str, Any]) -> Sour
 # Requests one call makes in parallel by itself: EdgarResource fetches a prospect's Form 4
 # documents FETCH_WORKERS at a time. Its pool is narrowed by that much, or dozens of fetches
 # would queue on SEC's 10 requests/s limiter and the last ones would outwait its maximum wait.
-INTERNAL_FANOUT: dict[str, int] = {"edgar": EDGAR_FETCH_WORKERS}
+INTERNAL_FANOUT: dict[str, int] = {SEC_SOURCE: EDGAR_FETCH_WORKERS}
 
 
 def pool_width(
@@ -134,7 +135,7 @@ def run_calls(
     widths: Mapping[str, int],
     progress: ProgressLogger,
     follow_up: tuple[str, FollowUp] | None = None,
-) -> dict[tuple[int, str], SourceOutcome]:
+) -> dict[tuple[Any, str], SourceOutcome]:
     """Run `call(source, prospect)` for every item of `work` ({source: prospects}), each source
     on its own pool, all sources at once. Each outcome is stored as soon as it arrives.
 
@@ -147,8 +148,8 @@ def run_calls(
         save_result(
             engine,
             batch_key=batch_key,
-            prospect_id=int(prospect["id"]),
-            tenant_id=int(prospect["tenant_id"]),
+            prospect_id=prospect["id"],
+            tenant_id=prospect["tenant_id"],
             source=source,
             outcome=outcome,
             run_id=run_id,
@@ -172,7 +173,7 @@ def run_calls(
             for fut in done:
                 source, prospect = pending.pop(fut)
                 outcome = fut.result()
-                out[(int(prospect["id"]), source)] = outcome
+                out[(prospect["id"], source)] = outcome
                 progress.advance()
                 if follow_up is not None and source != follow_up[0]:
                     for nxt in follow_up[1](source, prospect, outcome):

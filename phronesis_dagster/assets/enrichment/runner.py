@@ -49,8 +49,9 @@ def run_pending_enrichment(
     and tick again until a tick requests no new run. A failed run closes its batch the way
     `enrichment_run_failure_sensor` would. Returns per-source outcome counts of those batches.
 
-    `defs` must bind `app_db` and the provider resources (contactout, exa, edgar, apollo,
-    claude). `run_config` goes to every batch run (the demo quiets the console logger)."""
+    `defs` must bind `app_db` and the provider resources (contactout, exa, edgar - the `sec`
+    source -, apollo, claude). `run_config` goes to every batch run (the demo quiets the console
+    logger)."""
     say = log or (lambda _msg: None)
     sensor_def = defs.resolve_sensor_def(sensor_name)
     app_db = defs.resources["app_db"]
