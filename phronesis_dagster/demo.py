@@ -61,6 +61,12 @@ def provider_environment(port: int = 0) -> Iterator[str]:
 # server fails a run whose process died, enrichment_recovery_sensor one whose heartbeat stopped,
 # and run retries re-execute it from failure. The DefaultRunLauncher cannot check or resume
 # workers, so max_resume_run_attempts stays 0.
+# The run queue is production's (deploy/dagster.yaml explains each limit), sized for a laptop:
+# at most 4 enrichment runs, of which at most 3 bulk ones, so a rep's single "Enrich" (an
+# interactive batch, `dagster/priority` 100) always finds a free slot and is launched at the next
+# dequeue, within a second, however big the bulk job in flight (bench/latency.py measures it).
+# The limits go in `concurrency.runs`, not `run_queue`: Dagster refuses `run_queue` next to a
+# `run_coordinator` entry, which tests and benchmarks add to this text.
 LOCAL_INSTANCE_YAML = """\
 telemetry:
   enabled: false
@@ -73,6 +79,21 @@ run_monitoring:
   start_timeout_seconds: 180
   max_resume_run_attempts: 0
   poll_interval_seconds: 30
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+concurrency:
+  runs:
+    max_concurrent_runs: 6
+    tag_concurrency_limits:
+      - key: phronesis/domain
+        value: enrichment
+        limit: 4
+      - key: phronesis/lane
+        value: bulk
+        limit: 3
 """
 
 

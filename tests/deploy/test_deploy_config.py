@@ -149,6 +149,14 @@ def test_run_tag_limits_match_tags_the_project_puts_on_its_runs() -> None:
         from phronesis_dagster.definitions import defs
 
     job_tags = [job.tags for job in defs.get_repository_def().get_all_jobs()]
+    # The request sensor adds the lane tags to the runs it requests (bulk and interactive).
+    from phronesis_dagster.enrichment.requests import BULK, INTERACTIVE, Batch
+    from phronesis_dagster.sensors.enrichment import batch_run_request
+
+    job_tags += [
+        batch_run_request(Batch(key="batch-1", request_ids=(1,), prospect_ids=(), lane=lane)).tags
+        for lane in (BULK, INTERACTIVE)
+    ]
     limits = _instance_yaml()["concurrency"]["runs"]["tag_concurrency_limits"]
     own = [limit for limit in limits if limit["key"].startswith("phronesis/")]
     assert own, "no run limit on the project's own tags"
