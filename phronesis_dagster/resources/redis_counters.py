@@ -108,6 +108,13 @@ class PipelineCallCounter:
         self.sent = 0
         self.dropped = 0
         self.pid = os.getpid()
+        # What redis-py imports lazily on its first connection (the IDNA codec of the host name,
+        # the email parser of its URL/response helpers), imported here, before the sender thread
+        # exists: a step worker forked while that thread held one of these imports inherited the
+        # held import lock, and its own first send failed with ImportError (seen in the suite).
+        import email.parser  # noqa: F401
+        import encodings.idna  # noqa: F401
+
         self._thread = threading.Thread(
             target=self._run, name="phronesis-redis-counter", daemon=True
         )
