@@ -39,9 +39,10 @@ from phronesis_dagster.assets.usage import (
 )
 from phronesis_dagster.checks.usage import USAGE_CHECKS
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import COUNTER_COLUMNS, Tenant, User
 from phronesis_dagster.demo_data import insert_activity
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+from phronesis_dagster.resources.app_db import AppDatabase
 
 ADMIN_URL = os.environ.get(
     "PHRONESIS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -44,10 +44,11 @@ import sqlalchemy as sa
 
 from bench.enrichment import CLIENT_RATE_LIMITS, Emulator, _new_pg_db, seed
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import EnrichmentRequest, EnrichmentRunHeartbeat, Prospect
 from phronesis_dagster.demo import LOCAL_INSTANCE_YAML
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+from phronesis_dagster.resources.app_db import AppDatabase
 from tests.reliability.conftest import completed_pairs, repeated_calls
 
 REPO = Path(__file__).resolve().parents[1]

@@ -29,8 +29,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.emulator import EmulatorConfig, EmulatorServer, edgar_insiders
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.edgar import SEC_REQUESTS_PER_SECOND, EdgarResource
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -221,7 +221,7 @@ def run_batches(
                 [
                     sys.executable,
                     "-m",
-                    "phronesis_dagster.assets.enrichment.runner",
+                    "phronesis_dagster.local_runner",
                     app_db.url,
                     batch,
                     *([str(workers)] if workers else []),

@@ -31,9 +31,9 @@ from phronesis_dagster.assets.usage import (
     sql_statement,
 )
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import COUNTER_COLUMNS, Tenant, User
 from phronesis_dagster.demo_data import insert_activity
-from phronesis_dagster.resources.app_db import engine_for
 
 ADMIN_URL = os.environ.get(
     "PHRONESIS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -100,8 +100,7 @@ def time_pandas(engine: sa.Engine) -> tuple[float, int]:
     with engine.connect() as conn:
         df = pd.read_sql_query(
             sql_statement(
-                "SELECT tenant_id, user_id, action_type FROM activity_log "
-                f"WHERE {DAY_WINDOW}"
+                f"SELECT tenant_id, user_id, action_type FROM activity_log WHERE {DAY_WINDOW}"
             ),
             conn,
             params=day_window_params(DAY),

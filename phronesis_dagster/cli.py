@@ -24,12 +24,7 @@ from datetime import date
 import dagster as dg
 import sqlalchemy as sa
 
-from phronesis_dagster.resources.app_db import (
-    DATABASE_URL_ENV,
-    engine_for,
-    local_data_dir,
-    normalize_url,
-)
+from phronesis_dagster.db.engine import DATABASE_URL_ENV, engine_for, local_data_dir, normalize_url
 
 # The app database's name on the embedded server.
 EMBEDDED_APP_DATABASE = "phronesis"

@@ -5,47 +5,42 @@ from __future__ import annotations
 
 import dagster as dg
 
-from phronesis_dagster.assets.activity_partitions import (
-    activity_log_partitions,
-    activity_log_partitions_job,
-)
+from phronesis_dagster.assets.activity_partitions import activity_log_partitions
 from phronesis_dagster.assets.dashboard import DASHBOARD_ASSETS
-from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS, enrichment_batch_job
+from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS
 from phronesis_dagster.assets.ops import (
     enrichment_error_feed,
     enrichment_health_daily,
     tenant_activity_daily,
 )
 from phronesis_dagster.assets.quotas import api_call_log, api_quota_daily, api_usage
-from phronesis_dagster.assets.usage import (
-    activity_log,
-    usage_metrics_daily,
-    usage_metrics_daily_job,
-)
+from phronesis_dagster.assets.usage import activity_log, usage_metrics_daily
 from phronesis_dagster.checks.enrichment import ENRICHMENT_CHECKS
 from phronesis_dagster.checks.usage import USAGE_CHECKS
+from phronesis_dagster.jobs import ENRICHMENT_JOBS, OPS_JOBS, USAGE_JOBS
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.providers import build_provider_resources
 from phronesis_dagster.resources.redis_counters import WebAppRedis
-from phronesis_dagster.schedules.quotas import OPS_JOBS, OPS_SCHEDULES, OPS_SENSORS
+from phronesis_dagster.schedules.ops import OPS_SCHEDULES
 from phronesis_dagster.schedules.usage import USAGE_SCHEDULES
 from phronesis_dagster.sensors.batch_retention import enrichment_batch_retention_sensor
 from phronesis_dagster.sensors.dashboard import DASHBOARD_SENSORS
 from phronesis_dagster.sensors.enrichment import ENRICHMENT_SENSORS
+from phronesis_dagster.sensors.ops import OPS_SENSORS
 
 app_db = AppDatabase()
 
 usage = dict(
     assets=[activity_log, usage_metrics_daily, activity_log_partitions],
     checks=USAGE_CHECKS,
-    jobs=[usage_metrics_daily_job, activity_log_partitions_job],
+    jobs=USAGE_JOBS,
     schedules=USAGE_SCHEDULES,
     sensors=[],
 )
 enrichment = dict(
     assets=ENRICHMENT_ASSETS,
     checks=ENRICHMENT_CHECKS,
-    jobs=[enrichment_batch_job],
+    jobs=ENRICHMENT_JOBS,
     schedules=[],
     sensors=[*ENRICHMENT_SENSORS, enrichment_batch_retention_sensor],
 )

@@ -14,13 +14,13 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from phronesis_dagster.assets.enrichment.runner import run_pending_enrichment
 from phronesis_dagster.cli import DAGSTER_DATABASE_URL_ENV
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.engine import engine_for, local_data_dir
 from phronesis_dagster.db.models import Prospect
 from phronesis_dagster.demo_data import DemoDataSpec, seed_demo_data
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
-from phronesis_dagster.resources.app_db import engine_for, local_data_dir
+from phronesis_dagster.local_runner import run_pending_enrichment
 
 # The demo prints its own summary; each run's full event log is in the UI.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

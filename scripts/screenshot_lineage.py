@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             if process is not None:
                 stop(process)
             if server is not None:
-                from phronesis_dagster.resources.app_db import engine_for
+                from phronesis_dagster.db.engine import engine_for
 
                 engine_for(app_db_url).dispose()
                 embedded.stop(server)

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from phronesis_dagster.db import migrate
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+from phronesis_dagster.db.engine import engine_for
+from phronesis_dagster.resources.app_db import AppDatabase
 
 pytest_plugins = ["tests.emulator_fixture"]
 

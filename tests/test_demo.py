@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.resources.app_db import engine_for
+from phronesis_dagster.db.engine import engine_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -155,12 +155,3 @@ def activity_log_partitions(
             "partitions": dg.MetadataValue.md(listing or "none"),
         }
     )
-
-
-activity_log_partitions_job = dg.define_asset_job(
-    "activity_log_partitions_job",
-    selection=dg.AssetSelection.assets(activity_log_partitions),
-    description="Create the coming months' activity_log partitions and rescue rows parked in "
-    "the DEFAULT partition.",
-    tags={"domain": "usage"},
-)

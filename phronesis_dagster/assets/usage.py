@@ -184,14 +184,3 @@ def usage_metrics_daily(
             "top_tenants": dg.MetadataValue.md(top_tenants_markdown(stats)),
         }
     )
-
-
-usage_metrics_daily_job = dg.define_asset_job(
-    "usage_metrics_daily_job",
-    # Downstream datasets (the tenant_activity_daily heatmap) share the daily partitions, so a
-    # backfill of past days refreshes them too instead of leaving them on the old numbers.
-    selection=dg.AssetSelection.assets(usage_metrics_daily).downstream(),
-    description="Recompute usage_metrics_daily (and its checks) and the tenant_activity_daily "
-    "heatmap for the selected UTC days. Use it for backfills from the UI.",
-    tags={"domain": "usage"},
-)

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from phronesis_dagster.resources.app_db import default_database_url, normalize_url
+from phronesis_dagster.db.engine import default_database_url, normalize_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Alembic's bookkeeping table (see migrations/env.py).
@@ -51,7 +51,7 @@ def current(url: str | None = None) -> str | None:
     """The revision the app database is at, or None before the first migration."""
     from alembic.runtime.migration import MigrationContext
 
-    from phronesis_dagster.resources.app_db import engine_for
+    from phronesis_dagster.db.engine import engine_for
 
     with engine_for(url or default_database_url()).connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})

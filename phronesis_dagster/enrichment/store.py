@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql
 
+from phronesis_dagster.db.engine import short_write
 from phronesis_dagster.db.models import (
     EnrichmentRequest,
     EnrichmentSourceResult,
@@ -47,7 +48,6 @@ from phronesis_dagster.enrichment.status import (
     overall_status,
     read_source_status,
 )
-from phronesis_dagster.resources.app_db import short_write
 
 _REQ = EnrichmentRequest.__table__
 _RES = EnrichmentSourceResult.__table__

@@ -35,7 +35,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pyrate_limiter import Duration, Limiter, Rate
 from pyrate_limiter.limiter import SingleBucketFactory
 
-from phronesis_dagster.resources.app_db import AppDatabase, normalize_url
+from phronesis_dagster.db.engine import normalize_url
+from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.errors import RateLimitWaitExceeded
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
-from phronesis_dagster.assets.activity_partitions import activity_log_partitions_job
-from phronesis_dagster.assets.usage import usage_metrics_daily_job
+from phronesis_dagster.jobs import activity_log_partitions_job, usage_metrics_daily_job
 from phronesis_dagster.partitions import usage_start_date
 
 SCHEDULE_TIMEZONE_ENV = "PHRONESIS_SCHEDULE_TIMEZONE"

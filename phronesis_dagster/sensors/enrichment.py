@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import dagster as dg
 
-from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
 from phronesis_dagster.assets.enrichment.partitions import (
     BATCH_TAG,
     PARTITION_TAG,
@@ -32,6 +31,7 @@ from phronesis_dagster.enrichment.requests import (
     utcnow,
 )
 from phronesis_dagster.enrichment.store import fail_batch
+from phronesis_dagster.jobs import enrichment_batch_job
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.recovery import enrichment_recovery_sensor, retry_will_follow
 

@@ -25,11 +25,11 @@ import os
 import dagster as dg
 import sqlalchemy as sa
 
-from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
 from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.enrichment.heartbeat import silence_seconds
 from phronesis_dagster.enrichment.requests import utcnow
 from phronesis_dagster.enrichment.store import fail_batch
+from phronesis_dagster.jobs import enrichment_batch_job
 from phronesis_dagster.resources.app_db import AppDatabase
 
 ENRICHMENT_RECOVERY_SENSOR = "enrichment_recovery_sensor"

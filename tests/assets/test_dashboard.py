@@ -31,6 +31,7 @@ from phronesis_dagster.checks.dashboard import (
     funnel_stages_result,
     pulse_matches_request_log,
 )
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import (
     ACTION_TYPES,
     COUNTER_COLUMNS,
@@ -46,7 +47,7 @@ from phronesis_dagster.db.models import (
     User,
 )
 from phronesis_dagster.partitions import usage_daily_partitions
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+from phronesis_dagster.resources.app_db import AppDatabase
 
 # Fixture data -------------------------------------------------------------------------------
 

@@ -12,11 +12,12 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS, enrichment_batch_job
+from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS
 from phronesis_dagster.assets.enrichment.partitions import enrichment_batch_partitions
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, Prospect
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
 from phronesis_dagster.enrichment.store import start_batch
+from phronesis_dagster.jobs import enrichment_batch_job
 from phronesis_dagster.resources.errors import CircuitOpenError, ProviderUnavailableError
 from phronesis_dagster.sensors.enrichment import (
     build_enrichment_request_sensor,

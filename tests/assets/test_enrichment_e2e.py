@@ -18,7 +18,6 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.assets.enrichment.runner import run_pending_enrichment
 from phronesis_dagster.db.models import (
     EnrichmentJob,
     EnrichmentRequest,
@@ -28,6 +27,7 @@ from phronesis_dagster.db.models import (
 from phronesis_dagster.enrichment.constants import ALL_SOURCES, DATA_COLUMN, FINAL_STATUSES
 from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
 from phronesis_dagster.enrichment.status import overall_status
+from phronesis_dagster.local_runner import run_pending_enrichment
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import (
     build_enrichment_request_sensor,

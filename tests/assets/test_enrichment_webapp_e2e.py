@@ -20,12 +20,12 @@ import dagster as dg
 import sqlalchemy as sa
 
 from phronesis_dagster import cli
-from phronesis_dagster.assets.enrichment.runner import run_pending_enrichment
 from phronesis_dagster.db.sql_files import SQL_DIR
 from phronesis_dagster.demo_data import insert_demo_prospects
 from phronesis_dagster.enrichment.constants import ALL_SOURCES, FINAL_STATUSES
 from phronesis_dagster.enrichment.requests import SensorSettings
 from phronesis_dagster.enrichment.status import lenient_source_status, read_source_status
+from phronesis_dagster.local_runner import run_pending_enrichment
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import (
     build_enrichment_request_sensor,

@@ -26,7 +26,7 @@ from phronesis_dagster.db.models import (
     User,
 )
 from phronesis_dagster.resources.app_db import AppDatabase
-from phronesis_dagster.schedules.quotas import (
+from phronesis_dagster.schedules.ops import (
     api_quota_hourly_schedule,
     api_quota_nightly_schedule,
 )

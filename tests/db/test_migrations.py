@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import OUR_TENANT_TABLES, WEBAPP_TABLES
 from phronesis_dagster.db.sql_files import SQL_DIR
-from phronesis_dagster.resources.app_db import engine_for
 
 SHARED_SCHEMA = Path(__file__).resolve().parents[2] / ".." / "shared" / "webapp" / "schema.sql"
 OUR_TABLES = {

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from phronesis_dagster.assets.activity_partitions import ensure_activity_log_partitions
 from phronesis_dagster.assets.usage import rollup_usage_day
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import (
     OUR_TENANT_TABLES,
     TENANT_TABLES,
@@ -29,7 +30,7 @@ from phronesis_dagster.db.models import (
     TenantActivityDaily,
     User,
 )
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+from phronesis_dagster.resources.app_db import AppDatabase
 
 DAY = date(2025, 5, 6)
 

@@ -25,6 +25,7 @@ from phronesis_dagster.assets.quotas import api_quota_daily
 from phronesis_dagster.assets.usage import usage_metrics_daily
 from phronesis_dagster.checks.usage import USAGE_CHECKS
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import (
     COUNTER_COLUMNS,
     OUR_TENANT_TABLES,
@@ -32,7 +33,7 @@ from phronesis_dagster.db.models import (
     WEBAPP_TABLES,
 )
 from phronesis_dagster.db.sql_files import execute_script
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.redis_counters import WebAppRedis
 from tests.db.test_migrations import apply_webapp_schema
 from tests.db.test_rls import (

@@ -170,8 +170,8 @@ def test_killed_runs_are_retried_from_failure_on_the_laptop_and_in_production(tm
     as a real Dagster instance (a setting Dagster rejects would only show in `make dev`)."""
     import dagster as dg
 
-    from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
     from phronesis_dagster.demo import LOCAL_INSTANCE_YAML
+    from phronesis_dagster.jobs import enrichment_batch_job
 
     (tmp_path / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML)
     with dg.DagsterInstance.from_config(str(tmp_path)) as local:

@@ -29,7 +29,6 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
     QueuedRunCoordinatorDaemon,
 )
 
-from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
 from phronesis_dagster.demo import LOCAL_INSTANCE_YAML
 from phronesis_dagster.enrichment.requests import (
     BULK,
@@ -39,6 +38,7 @@ from phronesis_dagster.enrichment.requests import (
     SensorSettings,
     plan_tick,
 )
+from phronesis_dagster.jobs import enrichment_batch_job
 from phronesis_dagster.sensors.enrichment import LANE_TAG, TENANT_TAG, batch_run_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,10 @@ import sys
 
 import dagster as dg
 
-from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS, enrichment_batch_job
-from phronesis_dagster.assets.enrichment.runner import execute_batch
+from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS
 from phronesis_dagster.checks.enrichment import ENRICHMENT_CHECKS
+from phronesis_dagster.jobs import enrichment_batch_job
+from phronesis_dagster.local_runner import execute_batch
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.providers import build_provider_resources
 from phronesis_dagster.sensors.enrichment import ENRICHMENT_SENSORS

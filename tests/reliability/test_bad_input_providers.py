@@ -26,9 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import ApiUsage, Prospect, Tenant
 from phronesis_dagster.resources.apollo import ApolloResource
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.contactout import ContactOutResource
 from phronesis_dagster.resources.edgar import EdgarResource, InsiderReport
 from phronesis_dagster.resources.edgar_form4 import parse_form4

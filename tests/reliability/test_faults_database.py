@@ -15,8 +15,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.assets.enrichment.runner import execute_batch
 from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
+from phronesis_dagster.local_runner import execute_batch
 from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.enrichment.harness import enrichment_defs

@@ -10,9 +10,9 @@ import threading
 import dagster as dg
 import pytest
 
-from phronesis_dagster.assets.enrichment.runner import execute_batch, run_pending_enrichment
 from phronesis_dagster.emulator.config import PROVIDERS
 from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
+from phronesis_dagster.local_runner import execute_batch, run_pending_enrichment
 from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
 from tests.enrichment.harness import enrichment_defs
 from tests.reliability.conftest import (

@@ -30,13 +30,14 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from phronesis_dagster.assets.enrichment.runner import execute_batch
 from phronesis_dagster.db import migrate
+from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import EnrichmentRequest, EnrichmentRunHeartbeat
 from phronesis_dagster.demo import LOCAL_INSTANCE_YAML
 from phronesis_dagster.enrichment.heartbeat import BatchHeartbeat
 from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
-from phronesis_dagster.resources.app_db import AppDatabase, engine_for
+from phronesis_dagster.local_runner import execute_batch
+from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
 from scripts.screenshot_lineage import stop
 from tests.enrichment.harness import enrichment_defs
@@ -352,8 +353,8 @@ def test_the_recovery_sensor_fails_silent_runs_and_their_retry_keeps_the_batch_o
     follow? - is yes for the first (the job's `dagster/max_retries`) and no for the second."""
     from dagster._core.test_utils import create_run_for_test
 
-    from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
     from phronesis_dagster.enrichment.heartbeat import beat
+    from phronesis_dagster.jobs import enrichment_batch_job
     from phronesis_dagster.sensors.recovery import fail_silent_runs, retry_will_follow
 
     engine = pg_app_db.engine

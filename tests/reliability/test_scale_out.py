@@ -1,5 +1,5 @@
 """Scale-out: nothing assumes one machine. Two enrichment batches run at the same time in two
-separate run processes (each `python -m phronesis_dagster.assets.enrichment.runner`, what the
+separate run processes (each `python -m phronesis_dagster.local_runner`, what the
 run launcher starts) against one emulator whose per-provider rate limit equals the clients' own
 limit, with the app database on PostgreSQL:
 
@@ -72,7 +72,7 @@ def start_run(app_db, emulator_url: str, batch: str, log: Path) -> subprocess.Po
     }
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "phronesis_dagster.assets.enrichment.runner", app_db.url, batch],
+            [sys.executable, "-m", "phronesis_dagster.local_runner", app_db.url, batch],
             cwd=REPO,
             env=env,
             stdout=out,

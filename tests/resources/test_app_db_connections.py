@@ -11,15 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.resources.app_db import (
+from phronesis_dagster.db.engine import (
     DATABASE_URL_ENV,
     PG_POOL_SIZE,
-    AppDatabase,
     DatabaseUrlMissing,
     default_database_url,
     engine_for,
     short_write,
 )
+from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.usage import UsageTracker
 from tests.conftest import POSTGRES_ADMIN_URL
 

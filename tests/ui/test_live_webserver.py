@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from phronesis_dagster.db import migrate
-from phronesis_dagster.resources.app_db import engine_for
+from phronesis_dagster.db.engine import engine_for
 from scripts.screenshot_lineage import free_port, stop
 from tests.conftest import POSTGRES_ADMIN_URL
 

@@ -5,7 +5,6 @@ from phronesis_dagster.assets.enrichment.assets import (
     enriched_prospects,
     prospects,
 )
-from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
 from phronesis_dagster.assets.enrichment.partitions import enrichment_batch_partitions
 
 ENRICHMENT_ASSETS = [prospects, enrich_batch, enriched_prospects]
@@ -13,7 +12,6 @@ ENRICHMENT_ASSETS = [prospects, enrich_batch, enriched_prospects]
 __all__ = [
     "ENRICHMENT_ASSETS",
     "enrich_batch",
-    "enrichment_batch_job",
     "enrichment_batch_partitions",
     "enriched_prospects",
     "prospects",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from phronesis_dagster.db.engine import default_database_url, engine_for, normalize_url
 from phronesis_dagster.db.models import Base
-from phronesis_dagster.resources.app_db import default_database_url, engine_for, normalize_url
 
 config = context.config
 target_metadata = Base.metadata

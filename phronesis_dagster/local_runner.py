@@ -126,7 +126,7 @@ def execute_batch(
 ) -> dg.ExecuteInProcessResult:
     """Execute `enrichment_batch_job` for one batch in this process (a throwaway instance unless
     one is given). A failed run closes its batch like the failure sensor would."""
-    from phronesis_dagster.assets.enrichment.jobs import enrichment_batch_job
+    from phronesis_dagster.jobs import enrichment_batch_job
 
     instance = instance or dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(enrichment_batch_partitions.name, [batch_key])
@@ -155,12 +155,13 @@ def execute_batch(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m phronesis_dagster.assets.enrichment.runner DB_URL BATCH_KEY [WORKERS]`: run one
+    """`python -m phronesis_dagster.local_runner DB_URL BATCH_KEY [WORKERS]`: run one
     batch in a fresh process, the way a launched run does; providers from the environment
     (`PHRONESIS_PROVIDER_MODE`, `PHRONESIS_EMULATOR_URL` or the API keys)."""
     import sys
 
-    from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS, enrichment_batch_job
+    from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS
+    from phronesis_dagster.jobs import enrichment_batch_job
     from phronesis_dagster.resources.app_db import AppDatabase
     from phronesis_dagster.resources.providers import build_provider_resources
 

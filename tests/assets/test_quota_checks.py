@@ -9,10 +9,11 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.assets.quotas import api_quota_daily, compute_burn
-from phronesis_dagster.checks.quotas import (
+from phronesis_dagster.assets.quotas import (
     MONTH_TO_DATE_CHECK,
     PROJECTED_CHECK,
+    api_quota_daily,
+    compute_burn,
     month_to_date_check,
     projected_use_check,
 )

@@ -1,9 +1,8 @@
-"""Jobs, schedules and the automation sensor of the quota and operations datasets.
+"""Schedules of the quota and operations datasets (their jobs are in jobs.py).
 
 - `api_quota_daily`: nightly for yesterday (final figures) and hourly for today (live burn).
 - `enrichment_health_daily`: nightly for yesterday.
 - `enrichment_error_feed`: hourly.
-- `tenant_activity_daily`: follows `usage_metrics_daily` (eager automation condition).
 """
 
 from __future__ import annotations
@@ -12,34 +11,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from phronesis_dagster.assets.ops import (
-    enrichment_error_feed,
-    enrichment_health_daily,
-    tenant_activity_daily,
+from phronesis_dagster.jobs import (
+    api_quota_daily_job,
+    enrichment_error_feed_job,
+    enrichment_health_daily_job,
 )
-from phronesis_dagster.assets.quotas import api_quota_daily
 from phronesis_dagster.partitions import usage_start_date
 
 QUOTA_NIGHTLY_CRON = "20 0 * * *"
 QUOTA_HOURLY_CRON = "5 * * * *"
 HEALTH_NIGHTLY_CRON = "30 0 * * *"
 ERROR_FEED_HOURLY_CRON = "10 * * * *"
-
-api_quota_daily_job = dg.define_asset_job(
-    "api_quota_daily_job",
-    selection=[api_quota_daily],
-    description="Materializes api_quota_daily (and its checks) for one UTC day.",
-)
-enrichment_health_daily_job = dg.define_asset_job(
-    "enrichment_health_daily_job",
-    selection=[enrichment_health_daily],
-    description="Materializes enrichment_health_daily for one UTC day.",
-)
-enrichment_error_feed_job = dg.define_asset_job(
-    "enrichment_error_feed_job",
-    selection=[enrichment_error_feed],
-    description="Rebuilds enrichment_error_feed.",
-)
 
 
 def _tick_day(context: dg.ScheduleEvaluationContext) -> date:
@@ -103,20 +85,9 @@ enrichment_error_feed_hourly_schedule = dg.ScheduleDefinition(
     description="Hourly: rebuilds `enrichment_error_feed` with the latest errors.",
 )
 
-# Evaluates tenant_activity_daily's eager condition, so a new or re-run day of
-# usage_metrics_daily is followed by the same day of the heatmap without anyone starting it.
-ops_automation_sensor = dg.AutomationConditionSensorDefinition(
-    "ops_automation_sensor",
-    target=[tenant_activity_daily],
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Runs tenant_activity_daily after each new day of usage_metrics_daily.",
-)
-
-OPS_JOBS = [api_quota_daily_job, enrichment_health_daily_job, enrichment_error_feed_job]
 OPS_SCHEDULES = [
     api_quota_nightly_schedule,
     api_quota_hourly_schedule,
     enrichment_health_nightly_schedule,
     enrichment_error_feed_hourly_schedule,
 ]
-OPS_SENSORS = [ops_automation_sensor]
