@@ -230,8 +230,10 @@ def process_started(instance: dg.DagsterInstance, run_id: str) -> float | None:
         run_id=run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20
     ).records
     for record in records:
-        if record.event_log_entry.user_message.startswith("Started process for run"):
-            return record.event_log_entry.timestamp
+        entry = record.event_log_entry
+        texts = (entry.user_message, entry.dagster_event.message if entry.dagster_event else None)
+        if any((t or "").startswith("Started process for run") for t in texts):
+            return entry.timestamp
     return None
 
 
