@@ -3,7 +3,7 @@
 On a laptop every run is a process on the same few cores (Dagster's DefaultRunLauncher): three
 bulk batch runs of a 2,000-prospect job kept two cores busy, and a rep's single "Enrich" run,
 queued first by the run queue, still had to share the cores with them - its process start and
-its enrichment took three times as long as alone (BENCHMARKS.md, 2026-12-02). A bulk run that
+its enrichment took two to three times as long as alone (BENCHMARKS.md, 2026-12-02). A bulk run that
 raises its own niceness lets the scheduler hand the cores to the interactive run first; the bulk
 runs lose nothing when nobody clicks (niceness only matters when there is contention), and their
 provider calls mostly wait on the network and the shared rate limits, not on the CPU.
