@@ -16,6 +16,18 @@ sensor (INSERT -> the sensor created the run), queue (-> the daemon dequeued it:
 process start (-> the run process reported RUN_START: a new Python process importing the code
 location), enrichment (-> the request closed).
 
+Each click's run also gives its set-up before the first provider call (RUN_STARTING, when the
+launcher starts the process, -> the start of the run's first call in `api_call_log`, its
+`called_at` less its latency), in three parts: spawn (-> the run process's "Started process"
+event: a fresh interpreter, `import dagster`, the instance), code location (-> RUN_START: importing
+`phronesis_dagster.definitions`, the job and its plan), resources and step (-> the first call).
+
+The stack runs with bytecode caching on (`PYTHONDONTWRITEBYTECODE` removed from its environment,
+as on a developer's laptop and in the production image, which compiles at install): with it set,
+every run process compiled the project's 54 modules from source again. Bulk batch runs take the
+niceness `phronesis dev` gives them (`PHRONESIS_BULK_RUN_NICENESS`, enrichment/cpu_priority.py;
+`--bulk-niceness 0` measures without).
+
 Modes (`--mode`, default all, in this order):
 - single: `--requests` clicks (default 30), `--spacing` seconds apart (default 3), nothing else
   running;
@@ -55,7 +67,9 @@ import sqlalchemy as sa
 from dagster._core.scheduler.instigation import InstigatorType
 
 from bench.enrichment import CLIENT_RATE_LIMITS, EMULATOR_RATES, Emulator, bound_seconds, seed
-from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest
+from phronesis_dagster.cli import LAPTOP_BULK_RUN_NICENESS
+from phronesis_dagster.db.models import ApiCallLog, EnrichmentJob, EnrichmentRequest
+from phronesis_dagster.enrichment.cpu_priority import BULK_RUN_NICENESS_ENV
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import ENRICHMENT_REQUEST_SENSOR, TENANT_TAG
@@ -79,6 +93,11 @@ class Click:
     queue: float | None = None
     process: float | None = None
     enrichment: float | None = None
+    # set-up before the run's first provider call, and its parts
+    setup: float | None = None
+    spawn: float | None = None
+    code_location: float | None = None
+    resources_step: float | None = None
 
     @property
     def seconds(self) -> float:
@@ -109,8 +128,10 @@ def dev_stack(args: argparse.Namespace, folder: Path) -> Iterator[tuple[AppDatab
         migrate.upgrade(url)
         home = ensure_local_dagster_home()
         emulator = Emulator()
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         env = {
             **os.environ,
+            BULK_RUN_NICENESS_ENV: str(args.bulk_niceness),
             "PHRONESIS_PROVIDER_MODE": "emulator",
             "PHRONESIS_EMULATOR_URL": emulator.url,
             "PHRONESIS_PROVIDER_RATE_LIMITS": CLIENT_RATE_LIMITS,
@@ -203,8 +224,39 @@ def event_time(
     return records[0].event_log_entry.timestamp if records else None
 
 
-def break_down(instance: dg.DagsterInstance, found: list[Click]) -> None:
+def process_started(instance: dg.DagsterInstance, run_id: str) -> float | None:
+    """When the run process reported "Started process for run" (its instance is up)."""
+    records = instance.get_records_for_run(
+        run_id=run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20
+    ).records
+    for record in records:
+        entry = record.event_log_entry
+        texts = (entry.user_message, entry.dagster_event.message if entry.dagster_event else None)
+        if any((t or "").startswith("Started process for run") for t in texts):
+            return entry.timestamp
+    return None
+
+
+def first_calls(app_db: AppDatabase, run_ids: list[str]) -> dict[str, float]:
+    """{run id: when its first provider call started}: `called_at` (written as the call ended)
+    less the call's latency."""
+    log = ApiCallLog.__table__
+    with app_db.connect() as conn:
+        rows = conn.execute(
+            sa.select(log.c.run_id, log.c.called_at, log.c.latency_ms).where(
+                log.c.run_id.in_(run_ids)
+            )
+        ).all()
+    first: dict[str, float] = {}
+    for r in rows:
+        began = r.called_at.timestamp() - (r.latency_ms or 0.0) / 1000
+        first[r.run_id] = min(began, first.get(r.run_id, began))
+    return first
+
+
+def break_down(instance: dg.DagsterInstance, app_db: AppDatabase, found: list[Click]) -> None:
     """Fill each click's phases from its run's record and events."""
+    calls = first_calls(app_db, sorted({c.run_id for c in found if c.run_id}))
     for click in found:
         if not click.run_id:
             continue
@@ -223,6 +275,14 @@ def break_down(instance: dg.DagsterInstance, found: list[Click]) -> None:
                 click.process = started - launched
         if started:
             click.enrichment = click.closed.timestamp() - started
+        first = calls.get(click.run_id)
+        if launched and first:
+            click.setup = first - launched
+            spawned = process_started(instance, click.run_id)
+            if spawned and started:
+                click.spawn = spawned - launched
+                click.code_location = started - spawned
+                click.resources_step = first - started
 
 
 def pct(values: list[float], q: float) -> float:
@@ -252,6 +312,26 @@ def report_clicks(label: str, found: list[Click]) -> float:
                 f"    {names[phase]:<36} p50 {pct(values, 50):5.1f} s  p95 {pct(values, 95):5.1f} s"
                 f"  max {max(values):5.1f} s"
             )
+    setup = {}
+    for c in found:
+        if c.setup is not None:
+            setup.setdefault(c.run_id, c)
+    if setup:
+        runs = list(setup.values())
+        values = [c.setup for c in runs]
+        parts = ", ".join(
+            f"{name} {statistics.median(v):.2f} s"
+            for name, v in (
+                ("spawn + import dagster + instance", [c.spawn for c in runs if c.spawn]),
+                ("code location + plan", [c.code_location for c in runs if c.code_location]),
+                ("resources + step", [c.resources_step for c in runs if c.resources_step]),
+            )
+            if v
+        )
+        print(
+            f"    set-up before first call, per run ({len(runs)} runs): p50 "
+            f"{pct(values, 50):.2f} s, p95 {pct(values, 95):.2f} s; medians: {parts}"
+        )
     slowest = max(found, key=lambda c: c.seconds)
     parts = ", ".join(
         f"{p} {getattr(slowest, p):.1f}" for p in phases if getattr(slowest, p) is not None
@@ -291,7 +371,7 @@ def mode_single(args, app_db, instance) -> float:
     print(f"\nsingle: {args.requests} clicks {args.spacing:g} s apart, nothing else running")
     ids = clicks(app_db, args.requests, args.spacing, 100, args.timeout)
     found = load_clicks(app_db, ids)
-    break_down(instance, found)
+    break_down(instance, app_db, found)
     return report_clicks("alone", found)
 
 
@@ -337,7 +417,7 @@ def mode_bulk(args, app_db, instance, emulator) -> tuple[float, float, float]:
     found = load_clicks(app_db, result["ids"])
     for click in found:
         click.bulk_in_flight = click.closed <= job.finished_at
-    break_down(instance, found)
+    break_down(instance, app_db, found)
     overlapped = [c for c in found if c.bulk_in_flight]
     print(f"  {len(overlapped)} of {len(found)} clicks closed while the bulk job was in flight")
     p95 = report_clicks("with bulk in flight", overlapped or found)
@@ -410,6 +490,12 @@ def main() -> None:
     )
     parser.add_argument("--gap", type=float, default=5.0, help="seconds between the two jobs")
     parser.add_argument("--dagster", choices=("daemon", "dev"), default="daemon")
+    parser.add_argument(
+        "--bulk-niceness",
+        type=int,
+        default=LAPTOP_BULK_RUN_NICENESS,
+        help=f"{BULK_RUN_NICENESS_ENV} of the stack (default: what `phronesis dev` sets)",
+    )
     parser.add_argument("--timeout", type=float, default=1_800.0)
     args = parser.parse_args()
     modes = ("single", "bulk", "fairness") if args.mode == "all" else (args.mode,)

@@ -39,6 +39,8 @@ EMBEDDED_DAGSTER_DATABASE = "dagster"
 DAGSTER_DATABASE_URL_ENV = "PHRONESIS_DAGSTER_DATABASE_URL"
 # How long `phronesis dev` waits for `dagster dev` to shut down after Ctrl-C before killing it.
 DEV_SHUTDOWN_TIMEOUT_S = 30
+# The niceness of bulk batch run processes under `phronesis dev` (enrichment/cpu_priority.py).
+LAPTOP_BULK_RUN_NICENESS = 10
 
 
 @contextmanager
@@ -148,12 +150,16 @@ def cmd_dev(args: argparse.Namespace) -> int:
     """Start the provider emulator (unless provider keys are set) and `dagster dev`."""
     from phronesis_dagster.db import migrate
     from phronesis_dagster.demo import ensure_local_dagster_home, provider_environment
+    from phronesis_dagster.enrichment.cpu_priority import BULK_RUN_NICENESS_ENV
 
     with app_database() as url, provider_environment(port=args.emulator_port):
         # The UI's sensors and schedules read the app tables: a first `make dev` without a
         # `make demo` before it gets them too.
         migrate.upgrade(url)
         ensure_local_dagster_home()
+        # Bulk batch runs yield the laptop's cores to a rep's interactive run
+        # (enrichment/cpu_priority.py).
+        os.environ.setdefault(BULK_RUN_NICENESS_ENV, str(LAPTOP_BULK_RUN_NICENESS))
         # The dagster CLI installed next to this interpreter: `make dev` does not put .venv/bin
         # on PATH.
         dagster = os.path.join(os.path.dirname(sys.executable), "dagster")

@@ -65,6 +65,9 @@ def provider_environment(port: int = 0) -> Iterator[str]:
 # at most 4 enrichment runs, of which at most 3 bulk ones, so a rep's single "Enrich" (an
 # interactive batch, `dagster/priority` 100) always finds a free slot and is launched at the next
 # dequeue, within a second, however big the bulk job in flight (bench/latency.py measures it).
+# The daemon launches queued runs and evaluates sensors on thread pools: launching a run with the
+# DefaultRunLauncher waits until its process has started (2-7 s on a busy laptop), and one slow
+# launch or sensor tick must not hold up a click's run or the request sensor's next tick.
 # The limits go in `concurrency.runs`, not `run_queue`: Dagster refuses `run_queue` next to a
 # `run_coordinator` entry, which tests and benchmarks add to this text.
 LOCAL_INSTANCE_YAML = """\
@@ -84,6 +87,11 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     dequeue_interval_seconds: 1
+    dequeue_use_threads: true
+    dequeue_num_workers: 4
+sensors:
+  use_threads: true
+  num_workers: 4
 concurrency:
   runs:
     max_concurrent_runs: 6

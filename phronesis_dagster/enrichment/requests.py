@@ -33,6 +33,9 @@ DEFAULT_MAX_REEMIT_PER_TICK = 100
 DEFAULT_INTERACTIVE_BATCH_SIZE = 10
 INTERACTIVE = "interactive"
 BULK = "bulk"
+# The run tag that carries a batch's lane (the run queue's limits and a bulk run's CPU priority
+# read it).
+LANE_TAG = "phronesis/lane"
 # Dagster's run queue launches higher `dagster/priority` first, oldest first among equals.
 # Interactive batches outrank every bulk batch; a tenant's n-th outstanding bulk batch gets
 # priority -n, so the queue takes turns between tenants instead of draining one tenant's

@@ -20,6 +20,7 @@ from phronesis_dagster.enrichment.requests import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_REQUESTS_PER_TICK,
     DEFAULT_STALENESS,
+    LANE_TAG,
     Batch,
     SensorSettings,
     apply_plan,
@@ -42,7 +43,6 @@ MAX_REQUESTS_PER_TICK_ENV = "PHRONESIS_ENRICHMENT_MAX_REQUESTS_PER_TICK"
 # Dagster's sensor daemon evaluates sensors at most every 5 s (MIN_INTERVAL_LOOP_TIME): with a
 # 30 s interval a single click waited 17-31 s before its run even started.
 DEFAULT_INTERVAL_SECONDS = 5
-LANE_TAG = "phronesis/lane"
 TENANT_TAG = "phronesis/tenant_id"
 PRIORITY_TAG = "dagster/priority"
 

@@ -45,9 +45,10 @@ from phronesis_dagster.enrichment.constants import (
     SOURCE_ASSET,
     SUMMARY_SOURCE,
 )
+from phronesis_dagster.enrichment.cpu_priority import bulk_run_niceness, lower_process_priority
 from phronesis_dagster.enrichment.heartbeat import batch_heartbeat
 from phronesis_dagster.enrichment.progress import ProgressLogger
-from phronesis_dagster.enrichment.requests import utcnow
+from phronesis_dagster.enrichment.requests import BULK, LANE_TAG, utcnow
 from phronesis_dagster.enrichment.store import (
     SourceOutcome,
     batch_prospects,
@@ -226,6 +227,11 @@ def enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentConf
     are in. Each answer is stored as it arrives; a re-run (retry, re-execution after a crash)
     reuses every complete / not_found / skipped answer instead of paying for it again. A failing
     provider only fails its own source."""
+    # On a laptop a bulk batch's run process shares the cores with a rep's interactive run:
+    # it yields them (enrichment/cpu_priority.py; off unless PHRONESIS_BULK_RUN_NICENESS is set).
+    if context.run.tags.get(LANE_TAG) == BULK and (niceness := bulk_run_niceness()):
+        lower_process_priority(niceness)
+        context.log.info(f"bulk batch: this run process runs at niceness {niceness}")
     # The batch's heartbeat while it works: a run whose process dies is found by its silence
     # (sensors/recovery.py) and retried.
     with batch_heartbeat(
