@@ -7,12 +7,17 @@ Three measurements, on PostgreSQL databases the bench creates on the server of `
    bad rows) - must stay well under Dagster's 60 s tick budget;
 2. throughput: N prospects (default 2,000) enqueued as one bulk job, batched by the sensor, each
    batch run in a fresh process (as the run launcher does) with `--concurrency` runs at a time,
-   emulator at 50 ms latency and 100 requests/s per provider (EDGAR 10/s). Wall time is compared
-   with the rate-limit bound = max over providers of (requests the emulator saw / that
-   provider's rate), the time the slowest provider needs even with perfect concurrency, and
-   with the CPU floor = CPU seconds the run processes and the emulator used / cores, the time
-   this machine needs for that work even with perfect scheduling. The resources are configured
-   with the emulator's rates (`PHRONESIS_PROVIDER_RATE_LIMITS`);
+   emulator at 50 ms latency, **at the providers' published default limits**: the emulator keeps
+   its defaults (no `--rate-limit`) and the resources theirs (no
+   `PHRONESIS_PROVIDER_RATE_LIMITS`). Both enforce a per-minute limit as its per-second share
+   rounded down (1,000/min -> 16/s): that enforced share is the limit of this benchmark. Printed
+   per provider and endpoint group (the emulator's rate-limit buckets): the limit in effect
+   (published, as the resource reports it, and per second as enforced), the requests the
+   emulator saw and the share of the limit they used (requests / (limit x wall)). Wall time is
+   compared with the rate-limit bound = max over those groups of (requests / enforced limit),
+   the time the slowest group needs even with perfect concurrency, and with the CPU floor = CPU
+   seconds the run processes and the emulator used / cores, the time this machine needs for that
+   work even with perfect scheduling;
 3. one run per prospect: 20 prospects as 20 single-prospect runs, the per-prospect cost
    compared with the batched per-prospect cost.
 
@@ -44,18 +49,23 @@ import sqlalchemy as sa
 from phronesis_dagster.db import migrate
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentSourceResult, Prospect, Tenant
 from phronesis_dagster.demo_data import insert_demo_prospects
+from phronesis_dagster.emulator.config import PUBLISHED_RATE_LIMITS
 from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
 
 REPO = Path(__file__).resolve().parents[1]
 LATENCY_MS = 50
-EMULATOR_RATES = {"apollo": 100, "contactout": 100, "exa": 100, "anthropic": 100, "edgar": 10}
-# The resources are configured with the limits the (emulated) providers grant, as an operator
-# would for their plans; without it Claude's client default (50/s) would halve its rate.
-CLIENT_RATE_LIMITS = ",".join(
-    f"{'claude' if p == 'anthropic' else p}={r}" for p, r in EMULATOR_RATES.items()
-)
+# Requests per second per rate-limit bucket ("provider" or "provider.group") the emulator enforces
+# by default: the published limits, per-minute ones as their per-second share rounded down.
+EMULATOR_RATES: dict[str, float] = {
+    bucket: limit for bucket, limit in PUBLISHED_RATE_LIMITS.items() if limit is not None
+}
+# No plan of our own: the resources keep their published DEFAULT_LIMITS (an empty
+# PHRONESIS_PROVIDER_RATE_LIMITS overrides nothing; bench/latency.py passes it on as well).
+CLIENT_RATE_LIMITS = ""
+# The emulator's provider names -> the resource keys (the same provider).
+RESOURCE_KEYS = {"anthropic": "claude"}
 EMULATOR_SEED = 0
 
 
@@ -144,7 +154,7 @@ class Emulator:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        rates = ",".join(f"{p}={r}" for p, r in EMULATOR_RATES.items())
+        # No --rate-limit: the emulator enforces the published limits.
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -156,8 +166,6 @@ class Emulator:
                 str(EMULATOR_SEED),
                 "--latency-ms",
                 str(LATENCY_MS),
-                "--rate-limit",
-                rates,
             ],
             cwd=REPO,
             stdout=subprocess.DEVNULL,
@@ -180,12 +188,32 @@ class Emulator:
     def stats(self) -> dict:
         return httpx.get(f"{self.url}/_emulator/stats", timeout=10).json()
 
+    def rates(self) -> dict[str, float]:
+        """The limits the emulator enforces, requests per second per bucket."""
+        config = httpx.get(f"{self.url}/_emulator/config", timeout=10).json()
+        return {k: v for k, v in config["rate_limit_per_second"].items() if v is not None}
+
     def reset(self) -> None:
         httpx.post(f"{self.url}/_emulator/reset", timeout=10)
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+def run_env(emulator: Emulator, data_dir: Path) -> dict[str, str]:
+    """The environment of a run process: emulator mode, the resources' published limits."""
+    env = {
+        **os.environ,
+        "PHRONESIS_PROVIDER_MODE": "emulator",
+        "PHRONESIS_EMULATOR_URL": emulator.url,
+        "PHRONESIS_DATA_DIR": str(data_dir),
+        "PHRONESIS_PROVIDER_RATE_LIMITS": CLIENT_RATE_LIMITS,
+        "PYTHONPATH": str(REPO),
+    }
+    if not CLIENT_RATE_LIMITS:
+        del env["PHRONESIS_PROVIDER_RATE_LIMITS"]  # no override: the published defaults
+    return env
 
 
 def run_batches(
@@ -201,14 +229,7 @@ def run_batches(
     """Each batch in a fresh `python -m ...runner` process, `concurrency` at a time. Appends
     each run's (start, end) offset in seconds to `spans` when given; writes each run's output to
     `logs/<batch>.log` when given."""
-    env = {
-        **os.environ,
-        "PHRONESIS_PROVIDER_MODE": "emulator",
-        "PHRONESIS_EMULATOR_URL": emulator.url,
-        "PHRONESIS_DATA_DIR": str(data_dir),
-        "PHRONESIS_PROVIDER_RATE_LIMITS": CLIENT_RATE_LIMITS,
-        "PYTHONPATH": str(REPO),
-    }
+    env = run_env(emulator, data_dir)
     todo = list(batches)
     running: dict[subprocess.Popen, float] = {}
     failures = 0
@@ -274,9 +295,50 @@ def queue_all(app_db: AppDatabase, settings: SensorSettings) -> list[str]:
 
 
 def bound_seconds(requests: dict[str, int], rates: dict[str, float]) -> tuple[float, str]:
-    per = {p: requests.get(p, 0) / rates[p] for p in rates}
+    """(max over rate-limit buckets of requests / limit, that bucket). `requests` per bucket as
+    the emulator counts them (`stats()["groups"]`: "apollo.enrichment", "exa", ...)."""
+    per = {b: requests.get(b, 0) / rates[b] for b in rates}
     worst = max(per, key=per.get)
     return per[worst], worst
+
+
+def client_limits(app_db: AppDatabase, env: dict[str, str]) -> dict[str, str]:
+    """{emulator bucket: the limit the resource enforces there, e.g. "1000/min"}, from the
+    resources the runs build (`rate_limits_in_effect`, also in each run's metadata)."""
+    from phronesis_dagster.resources.providers import build_provider_resources
+
+    limits: dict[str, str] = {}
+    for key, client in build_provider_resources(app_db, env).items():
+        provider = next((e for e, r in RESOURCE_KEYS.items() if r == key), key)
+        for group, limit in client.rate_limits_in_effect().items():
+            limits[provider if group == "*" else f"{provider}.{group}"] = limit
+    return limits
+
+
+def published_per_second(limit: str) -> float:
+    """ "1000/min" -> 16.67, "10/s" -> 10."""
+    number, _, unit = limit.partition("/")
+    return int(number) / (60 if unit.startswith("m") else 1)
+
+
+def limits_table(
+    groups: dict[str, int], rates: dict[str, float], published: dict[str, str], wall: float
+) -> list[str]:
+    """One line per rate-limit bucket: the limit in effect and the share of it used."""
+    lines = [
+        f"    {'bucket':<20}{'published':>11}{'enforced':>10}{'requests':>10}{'bound':>9}"
+        f"{'share used':>12}{'of published':>14}"
+    ]
+    for bucket in sorted(rates):
+        n = groups.get(bucket, 0)
+        limit = rates[bucket]
+        text = published.get(bucket, "?")
+        of_published = f"{n / (published_per_second(text) * wall):.0%}" if text != "?" else "?"
+        lines.append(
+            f"    {bucket:<20}{text:>11}{f'{limit:g}/s':>10}{n:>10,}{n / limit:>8.1f}s"
+            f"{n / (limit * wall):>12.0%}{of_published:>14}"
+        )
+    return lines
 
 
 def main() -> None:
@@ -345,7 +407,14 @@ def main() -> None:
             stats = emulator.stats()
             rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             requests = stats["requests"]
-            bound, slowest = bound_seconds(requests, EMULATOR_RATES)
+            rates = emulator.rates()
+            if rates != EMULATOR_RATES:
+                print(f"  WARNING: the emulator enforces {rates}, not the published limits")
+            bound, slowest = bound_seconds(stats["groups"], rates)
+            published = client_limits(app_db, run_env(emulator, folder))
+            published_bound = max(
+                stats["groups"].get(b, 0) / published_per_second(t) for b, t in published.items()
+            )
             with app_db.connect() as conn:
                 job = conn.execute(
                     sa.select(EnrichmentJob.__table__).where(EnrichmentJob.id == job_id)
@@ -382,7 +451,18 @@ def main() -> None:
             print(f"  outcomes: {dict(sorted(outcomes.items()))}")
             print(f"  prospects: {dict(statuses)}; job {job.status} {job.processed}/{job.total}")
             print(f"  wall time: {wall:7.1f} s")
-            print(f"  rate-limit bound: {bound:7.1f} s ({slowest})")
+            print(
+                "  limits in effect (published = what the resource enforces, its run metadata's "
+                "`rate_limits`; enforced = per second, in the client's limiter and the "
+                "emulator), requests the emulator saw, requests / enforced limit, and the share "
+                f"of the limit used over the {wall:.1f} s wall:"
+            )
+            for line in limits_table(stats["groups"], rates, published, wall):
+                print(line)
+            print(
+                f"  rate-limit bound: {bound:7.1f} s ({slowest}, at the enforced limits; "
+                f"{published_bound:.1f} s at the published ones)"
+            )
             print(f"  peak RSS of a run process: {rss_mb:7.1f} MB")
             # The same run process with nothing left to call (every source of the batch is
             # final): what each run costs before its first provider call, mostly imports.
@@ -401,11 +481,11 @@ def main() -> None:
                 f"set-up; {fixed_cpu * len(batches):.0f} s for {len(batches)} runs), then "
                 f"{calls_cpu / max(sum(requests.values()), 1) * 1000:.1f} ms per provider request"
             )
-            busiest = stats["per_second"].get(slowest, [])
+            busiest = stats["per_second"].get(slowest.partition(".")[0], [])
             print(
-                f"  {slowest} requests per 10 s (capacity {EMULATOR_RATES[slowest] * 10}): "
-                f"{timeline(busiest)}; used {busy_share(busiest, EMULATOR_RATES[slowest]):.0%} "
-                "of its capacity while the runs lasted"
+                f"  {slowest.partition('.')[0]} requests per 10 s (capacity "
+                f"{rates[slowest] * 10:g}): {timeline(busiest)}; used "
+                f"{busy_share(busiest, rates[slowest]):.0%} of its capacity while the runs lasted"
             )
             durations = sorted(end - start for start, end in spans)
             print(

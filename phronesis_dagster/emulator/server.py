@@ -45,6 +45,9 @@ class _Stats:
         with self._lock:
             self._total = 0
             self._requests: dict[str, int] = defaultdict(int)
+            # Per rate-limit bucket ("apollo.enrichment", or the provider's own name for the
+            # endpoints it limits together): what a benchmark compares with each limit.
+            self._groups: dict[str, int] = defaultdict(int)
             self._responses: dict[str, dict[str, dict[str, int]]] = defaultdict(
                 lambda: defaultdict(lambda: defaultdict(int))
             )
@@ -54,10 +57,13 @@ class _Stats:
             self._started = time.monotonic()
             self._per_second: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
-    def record(self, provider: str, route: str, status: int, key: str | None) -> None:
+    def record(
+        self, provider: str, route: str, status: int, key: str | None, bucket: str | None = None
+    ) -> None:
         with self._lock:
             self._total += 1
             self._requests[provider] += 1
+            self._groups[bucket or provider] += 1
             self._responses[provider][route][str(status)] += 1
             self._per_second[provider][int(time.monotonic() - self._started)] += 1
             if key is not None and len(self._keys[provider]) < MAX_KEYS_PER_PROVIDER:
@@ -68,6 +74,7 @@ class _Stats:
             return {
                 "total": self._total,
                 "requests": dict(self._requests),
+                "groups": dict(self._groups),
                 "responses": {
                     p: {route: dict(codes) for route, codes in routes.items()}
                     for p, routes in self._responses.items()
@@ -357,8 +364,23 @@ class EmulatorServer:
             time.sleep(config.latency_ms / 1000)
 
         response = refusal or self._answer(provider, req, config)
-        self._stats.record(provider.name, f"{method} {path}", response.status, key)
+        self._stats.record(
+            provider.name,
+            f"{method} {path}",
+            response.status,
+            key,
+            self._bucket(provider, req, config),
+        )
         return response
+
+    @staticmethod
+    def _bucket(provider: Provider, req: Request, config: EmulatorConfig) -> str:
+        """The rate-limit bucket `req` counts in: "provider.group" when that endpoint group has
+        a limit of its own, else the provider's."""
+        group = provider.rate_group(req)
+        if group and f"{provider.name}.{group}" in config.rate_limit_per_second:
+            return f"{provider.name}.{group}"
+        return provider.name
 
     def _gate(self, provider: Provider, req: Request, config: EmulatorConfig) -> Response | None:
         """401/403 for bad credentials, else 429 over the rate limit, else None."""
@@ -367,14 +389,8 @@ class EmulatorServer:
         refusal = provider.authenticate(req)
         if refusal is not None:
             return refusal
-        limits = config.rate_limit_per_second
-        group = provider.rate_group(req)
-        bucket = (
-            f"{provider.name}.{group}"
-            if group and f"{provider.name}.{group}" in limits
-            else (provider.name)
-        )
-        retry_after = self._limiter.admit(bucket, limits.get(bucket))
+        bucket = self._bucket(provider, req, config)
+        retry_after = self._limiter.admit(bucket, config.rate_limit_per_second.get(bucket))
         if retry_after is not None:
             return provider.rate_limited(req, retry_after)
         return None

@@ -436,3 +436,36 @@ def test_enrichment_job_definition_uses_the_batch_partitions():
     ).resolve_job_def("enrichment_batch_job")
     assert job.partitions_def == enrichment_batch_partitions
     assert Prospect.__tablename__ == "prospects"
+
+
+class CachingEdgar(Fake):
+    """EDGAR fake that reports its run's SEC traffic as `EdgarResource.cache_stats` does."""
+
+    def cache_stats(self) -> dict[str, int]:
+        n = sum(self.calls.values())
+        return {
+            "sec_requests": 2 * n,
+            "sec_document_cache_hits": 5 * n,
+            "sec_document_cache_misses": n,
+            "sec_owner_cache_hits": n,
+        }
+
+
+def test_insider_metadata_counts_sec_requests_and_cache_hits(app_db, instance, fakes):
+    engine = app_db.engine
+    tenant = add_tenant(engine)
+    public = add_prospect(
+        engine, tenant, name="Pat Public", is_public_company=True, company_ticker="ACME"
+    )
+    fakes["edgar"] = CachingEdgar()
+    (batch,) = queue_batches(app_db, instance, [public], tenant)
+    result = materialize(app_db, instance, fakes, batch)
+    mats = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    insider = mats["insider_enrichment"]
+    assert insider["sec_requests"].value == 2
+    assert insider["sec_document_cache_hits"].value == 5
+    assert insider["sec_document_cache_misses"].value == 1
+    assert "sec_requests" not in mats["person_match"]

@@ -118,6 +118,8 @@ def _source_result(
             "provider_mode": str(getattr(resource, "provider_mode", "unknown")),
             # The limits this run enforced ({endpoint group: "1000/min"}, "*" = the provider's).
             "rate_limits": json_meta(_limits_in_effect(resource)),
+            # EDGAR: this run's SEC requests and cross-run document cache hits/misses.
+            **_traffic_counters(resource),
             "preview": dg.MetadataValue.md(source_table(prospects_rows, results, source)),
         },
     )
@@ -126,6 +128,14 @@ def _source_result(
 def _limits_in_effect(resource: Any) -> dict[str, str]:
     in_effect = getattr(resource, "rate_limits_in_effect", None)
     return in_effect() if callable(in_effect) else {}
+
+
+def _traffic_counters(resource: Any) -> dict[str, int]:
+    stats = getattr(resource, "cache_stats", None)
+    if not callable(stats):
+        return {}
+    counts = stats()
+    return {k: int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
 
 
 def _summary_input(p: Mapping[str, Any]) -> dict[str, Any]:
