@@ -41,3 +41,9 @@ def enricher(resources: object, provider: Provider) -> Enricher:
             "rate_limits_in_effect)"
         )
     return bound
+
+
+def emulator_name(provider: Provider) -> str:
+    """The provider's name in the emulator (its module under `emulator/`, e.g. `anthropic` for
+    Claude): the key of its faults, rate limits and stats there."""
+    return provider.EMULATOR.partition(":")[0].rpartition(".")[2]
