@@ -21,20 +21,20 @@ from phronesis_dagster.db.models import Prospect
 from phronesis_dagster.demo_data import DemoDataSpec, seed_demo_data
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
 from phronesis_dagster.local_runner import run_pending_enrichment
+from phronesis_dagster.resources.providers import CREDENTIAL_ENVS
 
 # The demo prints its own summary; each run's full event log is in the UI.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 UI_URL = "http://127.0.0.1:3000"
-PROVIDER_KEY_ENVS = ("CONTACTOUT_API_KEY", "EXA_API_KEY", "APOLLO_API_KEY", "ANTHROPIC_API_KEY")
 
 
 @contextmanager
 def provider_environment(port: int = 0) -> Iterator[str]:
-    """Yield the provider mode. With no provider keys set, start the provider emulator on
-    127.0.0.1:`port` (0 = any free port) and point every provider resource at it through
-    environment variables, which Dagster's run processes inherit. With keys set, use the real
-    APIs. Never a mix of both."""
-    if any(os.environ.get(name) for name in PROVIDER_KEY_ENVS):
+    """Yield the provider mode. With no provider credential set (the registry's `KEY_ENV`s),
+    start the provider emulator on 127.0.0.1:`port` (0 = any free port) and point every provider
+    resource at it through environment variables, which Dagster's run processes inherit. With
+    credentials set, use the real APIs. Never a mix of both."""
+    if any(os.environ.get(name) for name in CREDENTIAL_ENVS):
         yield "live"
         return
     from phronesis_dagster.emulator.config import EmulatorConfig

@@ -17,11 +17,11 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
-from phronesis_dagster.db.models import PROVIDERS
 from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.partitions import intraday_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.redis_counters import RedisUnavailable, WebAppRedis
+from phronesis_dagster.resources.registry import PROVIDER_NAMES
 
 OPS_GROUP = "operations"
 WEB_APP_ORIGIN = "web_app"
@@ -400,7 +400,7 @@ def api_quota_daily(
     day = window.start.date()
     month_start = day.replace(day=1)
     quotas = config.quotas()
-    providers = sorted(set(PROVIDERS) | set(quotas))
+    providers = sorted(set(PROVIDER_NAMES) | set(quotas))
 
     redis_status = "not configured (REDIS_URL empty)"
     redis_totals: dict[tuple[str, date], int] = {}

@@ -60,11 +60,10 @@ LISTS_CREATED_COLUMN = "lists_created"
 ENRICHMENT_STATUSES: tuple[str, ...] = ("pending", "in_progress", "complete", "failed")
 REQUEST_STATUSES: tuple[str, ...] = ("pending", "queued", "running", "done", "rejected", "failed")
 JOB_STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
-# Provider names (api_usage, api_call_log, Redis counters, rate limits, circuit breaker).
-PROVIDERS: tuple[str, ...] = ("contactout", "exa", "edgar", "apollo", "claude")
-# Keys of prospects.enrichment_source_status, as the web app reads them: the EDGAR *source* is
-# `sec` there, while its *provider* name stays `edgar`.
-SOURCE_KEYS: tuple[str, ...] = ("apollo", "contactout", "exa", "sec", "claude")
+# Provider names (api_usage, api_call_log, ...) and the keys of
+# prospects.enrichment_source_status are the provider registry's (resources/registry.py:
+# `PROVIDER`, `SOURCE`; EDGAR's source key is `sec`, its provider name `edgar`). No column of
+# this layer constrains them, so db/ keeps no copy of the list.
 
 # The web app's tables (schema.sql); everything else in this metadata is ours.
 WEBAPP_TABLES: tuple[str, ...] = (
@@ -153,7 +152,7 @@ class Prospect(Base):
     insider_data: Mapped[dict | None] = mapped_column(JSONDoc)
     # The summary text the web app shows.
     ai_summary: Mapped[str | None] = mapped_column(sa.Text)
-    # {source: {"status": ..., "error"?: ..., "at": iso8601}}, source in SOURCE_KEYS; rows from
+    # {source: {"status": ..., "error"?: ..., "at": iso8601}}, source a registry SOURCE; rows from
     # before the structured shape hold plain strings, read as {"status": value}.
     enrichment_source_status: Mapped[dict | None] = mapped_column(
         JSONDoc, server_default=sa.text("'{}'::jsonb")

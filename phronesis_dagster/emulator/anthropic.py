@@ -28,6 +28,7 @@ from typing import Any
 
 from phronesis_dagster.emulator import data
 from phronesis_dagster.emulator.base import Provider, Request, Response, api_key, key_is_valid
+from phronesis_dagster.resources.claude import ClaudeResource
 
 # `anthropic-version` values are dates.
 ANTHROPIC_VERSION_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -70,7 +71,8 @@ class AnthropicProvider(Provider):
     """Emulated Claude Messages API with schema-driven structured output."""
 
     name = "anthropic"
-    prefixes = ("/anthropic",)
+    # Where the client is pointed in emulator mode (the resource owns the fact).
+    prefixes = ClaudeResource.EMULATOR_PREFIXES
     server_error_statuses = (500, 529)
 
     def request_key(self, req: Request) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from phronesis_dagster.emulator import data
 from phronesis_dagster.emulator.base import Provider, Request, Response, api_key, key_is_valid
+from phronesis_dagster.resources.apollo import ApolloResource
 
 UNAUTHORIZED_TEXT = (
     "Invalid API key. See https://docs.apollo.io/reference/authentication for how to authenticate."
@@ -54,7 +55,8 @@ class ApolloProvider(Provider):
     """Emulated Apollo people enrichment and search."""
 
     name = "apollo"
-    prefixes = ("/apollo",)
+    # Where the client is pointed in emulator mode (the resource owns the fact).
+    prefixes = ApolloResource.EMULATOR_PREFIXES
     scenarios = (
         "hourly_quota_spent",
         "daily_quota_spent",

@@ -6,7 +6,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-PROVIDERS: tuple[str, ...] = ("contactout", "exa", "edgar", "apollo", "anthropic")
+from phronesis_dagster.resources.registry import PROVIDERS as _REGISTRY
+from phronesis_dagster.resources.registry import emulator_name
+
+# The emulated providers, by their emulator names (`anthropic` for Claude), from the registry.
+PROVIDERS: tuple[str, ...] = tuple(emulator_name(p) for p in _REGISTRY)
 
 # The providers' published limits as requests per fixed second, the emulator's default (so
 # tests and the demo run under the real shape). "provider.group" = one endpoint group.

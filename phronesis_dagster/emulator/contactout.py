@@ -17,6 +17,7 @@ from typing import Any
 
 from phronesis_dagster.emulator import data
 from phronesis_dagster.emulator.base import Provider, Request, Response, api_key, key_is_valid
+from phronesis_dagster.resources.contactout import ContactOutResource
 
 SECONDARY_FIELDS = ("company", "company_domain", "education", "job_title", "location")
 INCLUDE_VALUES = {"work_email", "personal_email", "phone"}
@@ -37,7 +38,8 @@ class ContactOutProvider(Provider):
     """Emulated ContactOut people enrichment."""
 
     name = "contactout"
-    prefixes = ("/contactout",)
+    # Where the client is pointed in emulator mode (the resource owns the fact).
+    prefixes = ContactOutResource.EMULATOR_PREFIXES
 
     def request_key(self, req: Request) -> str | None:
         body = req.json_object() or {}

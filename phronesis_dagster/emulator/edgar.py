@@ -35,6 +35,7 @@ from typing import Any
 
 from phronesis_dagster.emulator import data
 from phronesis_dagster.emulator.base import JSON_TYPE, Provider, Request, Response
+from phronesis_dagster.resources.edgar import EdgarResource
 
 XML_TYPE = "application/xml"
 HTML_TYPE = "text/html"
@@ -102,7 +103,8 @@ class EdgarProvider(Provider):
     fair-access block."""
 
     name = "edgar"
-    prefixes = ("/sec/www", "/sec/data")
+    # Where the client is pointed in emulator mode (the resource owns the fact).
+    prefixes = EdgarResource.EMULATOR_PREFIXES
     # `faults={"edgar": {"scenario": "rate_block"}}`: the next request goes over the limit.
     scenarios = ("rate_block",)
 

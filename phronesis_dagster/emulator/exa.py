@@ -10,6 +10,7 @@ from typing import Any
 
 from phronesis_dagster.emulator import data
 from phronesis_dagster.emulator.base import Provider, Request, Response, api_key, key_is_valid
+from phronesis_dagster.resources.exa import ExaResource
 
 RATE_LIMIT_MESSAGE = (
     "You've exceeded your Exa rate limit of 10 requests per second. If you want this "
@@ -31,7 +32,8 @@ class ExaProvider(Provider):
     """Emulated Exa search with deterministic, sometimes wealth-signalling, mentions."""
 
     name = "exa"
-    prefixes = ("/exa",)
+    # Where the client is pointed in emulator mode (the resource owns the fact).
+    prefixes = ExaResource.EMULATOR_PREFIXES
 
     def request_key(self, req: Request) -> str | None:
         body = req.json_object() or {}

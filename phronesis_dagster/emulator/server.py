@@ -7,6 +7,7 @@ provider's host, so real clients only need a different `base_url`.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import math
 import random
@@ -19,13 +20,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from phronesis_dagster.emulator.anthropic import AnthropicProvider
-from phronesis_dagster.emulator.apollo import ApolloProvider
 from phronesis_dagster.emulator.base import Provider, Request, Response
 from phronesis_dagster.emulator.config import EmulatorConfig
-from phronesis_dagster.emulator.contactout import ContactOutProvider
-from phronesis_dagster.emulator.edgar import EdgarProvider
-from phronesis_dagster.emulator.exa import ExaProvider
+from phronesis_dagster.resources.registry import PROVIDERS, emulator_name
 
 ADMIN_PREFIX = "/_emulator"
 # Keys kept per provider in the stats; enough for any test, bounded for long demo runs.
@@ -212,13 +209,7 @@ class EmulatorServer:
         self._limiter = _RateLimiter()
         self._fault_rng = random.Random(self._config.seed)
         self._fault_lock = threading.Lock()
-        providers: list[Provider] = [
-            ContactOutProvider(self._get_config),
-            ExaProvider(self._get_config),
-            EdgarProvider(self._get_config),
-            ApolloProvider(self._get_config),
-            AnthropicProvider(self._get_config),
-        ]
+        providers = [cls(self._get_config) for cls in emulated_providers()]
         # Longest prefix first so "/sec/www" is not shadowed by a shorter one.
         self._routes = sorted(
             ((prefix, p) for p in providers for prefix in p.prefixes),
@@ -424,16 +415,26 @@ class EmulatorServer:
         return response
 
 
+def emulated_providers() -> list[type[Provider]]:
+    """The emulator's stand-in of every provider of the registry (each resource class names its
+    `EMULATOR` module and class), so a new provider is mounted without a list here."""
+    classes = []
+    for provider in PROVIDERS:
+        module, _, name = provider.EMULATOR.partition(":")
+        classes.append(getattr(importlib.import_module(module), name))
+    return classes
+
+
 def base_urls_for(url: str) -> dict[str, str]:
-    """Provider base URLs under an emulator root URL (also usable for a remote emulator)."""
-    return {
-        "contactout": url + "/contactout",
-        "exa": url + "/exa",
-        "edgar_www": url + "/sec/www",
-        "edgar_data": url + "/sec/data",
-        "apollo": url + "/apollo",
-        "anthropic": url + "/anthropic",
-    }
+    """Provider base URLs under an emulator root URL (also usable for a remote emulator), keyed
+    by emulator name (`edgar_www` / `edgar_data` for a provider with several hosts)."""
+    urls: dict[str, str] = {}
+    for provider in PROVIDERS:
+        name, prefixes = emulator_name(provider), provider.EMULATOR_PREFIXES
+        for prefix in prefixes:
+            key = name if len(prefixes) == 1 else f"{name}_{prefix.rpartition('/')[2]}"
+            urls[key] = url + prefix
+    return urls
 
 
 def remote_stats(url: str) -> dict[str, Any]:

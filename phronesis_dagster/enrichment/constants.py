@@ -1,23 +1,22 @@
-"""Names shared by the enrichment code: sources, statuses and the prospect columns they fill."""
+"""Names shared by the enrichment code: statuses, and the source names and maps the provider
+registry defines (kept here under their old names for the store, the sensors and the checks)."""
 
 from __future__ import annotations
 
-# The four data sources, in lineage order, and the summary source that reads them. These are the
-# web app's `enrichment_source_status` keys (../shared/webapp/README.md): EDGAR's key is `sec`.
-SEC_SOURCE = "sec"
-DATA_SOURCES: tuple[str, ...] = ("apollo", "contactout", "exa", SEC_SOURCE)
-SUMMARY_SOURCE = "claude"
+from phronesis_dagster.resources.edgar import EdgarResource
+from phronesis_dagster.resources.registry import DATA_PROVIDERS, PROVIDERS, SUMMARY_PROVIDER
+
+# Source names derived from the provider registry (resources/registry.py), in lineage order: the
+# four data sources, then the summary that reads them. These are the web app's
+# `enrichment_source_status` keys (../shared/webapp/README.md): EDGAR's key is `sec`.
+DATA_SOURCES: tuple[str, ...] = tuple(p.SOURCE for p in DATA_PROVIDERS)
+SUMMARY_SOURCE = SUMMARY_PROVIDER.SOURCE
+SEC_SOURCE = EdgarResource.SOURCE
 ALL_SOURCES: tuple[str, ...] = (*DATA_SOURCES, SUMMARY_SOURCE)
 
 # The provider behind each source: the resource key, and the name in api_usage, api_call_log,
-# the breaker, the rate limits and the Redis counters. The one place a source becomes a provider.
-PROVIDER: dict[str, str] = {
-    "apollo": "apollo",
-    "contactout": "contactout",
-    "exa": "exa",
-    SEC_SOURCE: "edgar",
-    SUMMARY_SOURCE: "claude",
-}
+# the breaker, the rate limits and the Redis counters.
+PROVIDER: dict[str, str] = {p.SOURCE: p.PROVIDER for p in PROVIDERS}
 
 # Per-source statuses. A source in FINAL_STATUSES is never called again for the same batch.
 # PENDING only lives on the prospect row, while its source runs.
@@ -34,20 +33,8 @@ ERROR_STATUSES: frozenset[str] = frozenset({FAILED, CIRCUIT_OPEN})
 
 # The prospects JSONB column each source writes its data to. Claude's structured summary goes to
 # `ai_summary_structured`; its prose also goes to the web app's TEXT column SUMMARY_TEXT_COLUMN.
-DATA_COLUMN: dict[str, str] = {
-    "apollo": "person_data",
-    "contactout": "contact_data",
-    "exa": "web_data",
-    SEC_SOURCE: "insider_data",
-    SUMMARY_SOURCE: "ai_summary_structured",
-}
+DATA_COLUMN: dict[str, str] = {p.SOURCE: p.DATA_COLUMN for p in PROVIDERS}
 SUMMARY_TEXT_COLUMN = "ai_summary"
 
 # The asset that materializes each source.
-SOURCE_ASSET: dict[str, str] = {
-    "apollo": "person_match",
-    "contactout": "contact_enrichment",
-    "exa": "web_enrichment",
-    SEC_SOURCE: "insider_enrichment",
-    SUMMARY_SOURCE: "ai_summary",
-}
+SOURCE_ASSET: dict[str, str] = {p.SOURCE: p.ASSET_KEY for p in PROVIDERS}

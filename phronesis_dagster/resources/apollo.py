@@ -13,6 +13,11 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
+from phronesis_dagster.resources.contract import (
+    EnrichmentProvider,
+    ProspectInput,
+    ProviderAnswer,
+)
 from phronesis_dagster.resources.http_client import (
     ProviderResource,
     RateLimit,
@@ -215,12 +220,24 @@ def parse_search(response: httpx.Response) -> list[PersonSearchHit]:
     return hits
 
 
-class ApolloResource(ProviderResource):
+class ApolloResource(ProviderResource, EnrichmentProvider):
     """Apollo.io: person match (title, seniority, company, employment history, emails) and
     look-alike people search by titles and company domains. A match that finds nobody is a
     normal empty result (and costs no credits). Key from `APOLLO_API_KEY`."""
 
     PROVIDER: ClassVar[str] = "apollo"
+    SOURCE: ClassVar[str] = "apollo"
+    ASSET_KEY: ClassVar[str] = "person_match"
+    DATA_COLUMN: ClassVar[str] = "person_data"
+    KIND: ClassVar[str] = "apollo"
+    DESCRIPTION: ClassVar[str] = (
+        "Apollo person match for each prospect of the batch (title, seniority, employment "
+        "history, emails) -> `prospects.person_data`."
+    )
+    KEY_ENV: ClassVar[str] = "APOLLO_API_KEY"
+    LIVE_URLS: ClassVar[tuple[str, ...]] = (APOLLO_BASE_URL,)
+    EMULATOR_PREFIXES: ClassVar[tuple[str, ...]] = ("/apollo",)
+    EMULATOR: ClassVar[str] = "phronesis_dagster.emulator.apollo:ApolloProvider"
     # Published (docs.apollo.io/reference/rate-limits), per team per endpoint, paid plans:
     # enrichment endpoints 1,000/min, search endpoints 200/min, others 200/min; hour and day
     # windows too, which only a 429 reveals (`quota_reset`).
@@ -239,7 +256,7 @@ class ApolloResource(ProviderResource):
     )
 
     def validate_config(self) -> None:
-        self._require_secret(self.api_key, "APOLLO_API_KEY")
+        self._require_secret(self.api_key, self.KEY_ENV)
 
     def default_headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key, "Accept": "application/json"}
@@ -262,6 +279,17 @@ class ApolloResource(ProviderResource):
             wait = timedelta(seconds=retry_after) if retry_after else timedelta(hours=1)
             return datetime.now(UTC) + wait
         return generic
+
+    def enrich(self, prospect: ProspectInput) -> ProviderAnswer:
+        """The person match of one prospect, by name, email, LinkedIn URL and company."""
+        return ProviderAnswer.of(
+            self.match_person(
+                name=prospect.name,
+                email=prospect.email,
+                linkedin_url=prospect.linkedin_url,
+                organization_name=prospect.company,
+            )
+        )
 
     def match_person(
         self,

@@ -20,6 +20,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
+from phronesis_dagster.resources.contract import (
+    EnrichmentProvider,
+    ProspectInput,
+    ProviderAnswer,
+)
 from phronesis_dagster.resources.errors import (
     MalformedResponseError,
     ProviderAnswerError,
@@ -197,13 +202,43 @@ def _output_schema() -> dict[str, Any]:
     return anthropic.transform_schema(ProspectSummary)
 
 
-class ClaudeResource(ProviderResource):
+def summary_input(prospect: ProspectInput) -> dict[str, object]:
+    """What the summary is told about the person: only what describes them professionally; no
+    email or phone goes to the LLM."""
+    return {
+        "name": prospect.name,
+        "title": prospect.title,
+        "company": prospect.company,
+        "location": prospect.location,
+        "is_public_company": prospect.is_public_company,
+        "company_ticker": prospect.company_ticker,
+    }
+
+
+class ClaudeResource(ProviderResource, EnrichmentProvider):
     """Anthropic Claude: a prospect summary (summary, key facts, wealth signals, talking points)
     from whatever enrichment sources succeeded, validated against a pydantic schema (structured
     output). Cost = tokens x the configured prices, recorded in `api_usage`. Key from
     `ANTHROPIC_API_KEY`; retries are the SDK's own."""
 
     PROVIDER: ClassVar[str] = "claude"
+    SOURCE: ClassVar[str] = "claude"
+    ASSET_KEY: ClassVar[str] = "ai_summary"
+    # The structured summary; its prose also goes to the web app's TEXT column `ai_summary`.
+    DATA_COLUMN: ClassVar[str] = "ai_summary_structured"
+    KIND: ClassVar[str] = "anthropic"
+    DESCRIPTION: ClassVar[str] = (
+        "A Claude summary (summary, key facts, wealth signals, talking points) of each prospect "
+        "of the batch, made from the sources that returned data -> `prospects.ai_summary` (the "
+        "prose the web app shows) and `prospects.ai_summary_structured` (key facts, talking "
+        "points, sources). Started for a prospect as soon as its data sources are in; skipped "
+        "when no source found anything; not repeated on a re-run unless new sources arrived."
+    )
+    KEY_ENV: ClassVar[str] = "ANTHROPIC_API_KEY"
+    LIVE_URLS: ClassVar[tuple[str, ...]] = (ANTHROPIC_BASE_URL,)
+    EMULATOR_PREFIXES: ClassVar[tuple[str, ...]] = ("/anthropic",)
+    EMULATOR: ClassVar[str] = "phronesis_dagster.emulator.anthropic:AnthropicProvider"
+    SUMMARIZES: ClassVar[bool] = True
     # Anthropic limits per account tier; 1,000 requests/min is a common tier (the recorded
     # `anthropic-ratelimit-requests-limit: 1000` header in fixtures/anthropic).
     DEFAULT_RPS: ClassVar[int] = 16
@@ -222,7 +257,7 @@ class ClaudeResource(ProviderResource):
     _sdk_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def validate_config(self) -> None:
-        self._require_secret(self.api_key, "ANTHROPIC_API_KEY")
+        self._require_secret(self.api_key, self.KEY_ENV)
 
     def secrets(self) -> list[str]:
         return [self.api_key]
@@ -282,6 +317,19 @@ class ClaudeResource(ProviderResource):
         return (
             input_tokens * self.input_price_per_mtok + output_tokens * self.output_price_per_mtok
         ) / 1_000_000
+
+    @classmethod
+    def skip_reason(cls, prospect: ProspectInput) -> str | None:
+        return None if prospect.found else "no source returned data to summarize"
+
+    def enrich(self, prospect: ProspectInput) -> ProviderAnswer:
+        """The summary of one prospect from `prospect.found` (the sources that returned data),
+        with the list of those sources (a re-run redoes it only when more have data)."""
+        summary = self.summarize_prospect(
+            prospect=summary_input(prospect), sources=dict(prospect.found)
+        )
+        data = summary.model_dump(mode="json")
+        return ProviderAnswer({**data, "sources": sorted(prospect.found)})
 
     def summarize_prospect(self, *, prospect: dict, sources: dict) -> ProspectSummary:
         """A validated `ProspectSummary` of the prospect from the given sources."""

@@ -8,6 +8,11 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
+from phronesis_dagster.resources.contract import (
+    EnrichmentProvider,
+    ProspectInput,
+    ProviderAnswer,
+)
 from phronesis_dagster.resources.errors import (
     ProviderAuthError,
     ProviderError,
@@ -96,12 +101,24 @@ def parse_contact(response: httpx.Response) -> ContactInfo | None:
     )
 
 
-class ContactOutResource(ProviderResource):
+class ContactOutResource(ProviderResource, EnrichmentProvider):
     """ContactOut: work email, personal email and phone of a prospect, by email and/or LinkedIn
     URL. 404 (no profile) is a normal empty result and costs no credits. The key comes from
     `CONTACTOUT_API_KEY`; calls share one rate limit and circuit breaker across all runs."""
 
     PROVIDER: ClassVar[str] = "contactout"
+    SOURCE: ClassVar[str] = "contactout"
+    ASSET_KEY: ClassVar[str] = "contact_enrichment"
+    DATA_COLUMN: ClassVar[str] = "contact_data"
+    KIND: ClassVar[str] = "contactout"
+    DESCRIPTION: ClassVar[str] = (
+        "ContactOut work/personal emails and phones for each prospect of the batch -> "
+        "`prospects.contact_data`. Skipped for prospects with neither email nor LinkedIn URL."
+    )
+    KEY_ENV: ClassVar[str] = "CONTACTOUT_API_KEY"
+    LIVE_URLS: ClassVar[tuple[str, ...]] = (CONTACTOUT_BASE_URL,)
+    EMULATOR_PREFIXES: ClassVar[tuple[str, ...]] = ("/contactout",)
+    EMULATOR: ClassVar[str] = "phronesis_dagster.emulator.contactout:ContactOutProvider"
     # Published (api.contactout.com "Rate limits"): 1,200 requests/min on every endpoint, the
     # search endpoint 60/min.
     DEFAULT_RPS: ClassVar[int] = 20
@@ -115,7 +132,7 @@ class ContactOutResource(ProviderResource):
     base_url: str = Field(default=CONTACTOUT_BASE_URL)
 
     def validate_config(self) -> None:
-        self._require_secret(self.api_key, "CONTACTOUT_API_KEY")
+        self._require_secret(self.api_key, self.KEY_ENV)
 
     def refusal(self, response: httpx.Response, method: str, endpoint: str) -> ProviderError | None:
         """ContactOut's own status codes (api.contactout.com, "Response codes"): 400 = bad
@@ -154,6 +171,23 @@ class ContactOutResource(ProviderResource):
 
     def secrets(self) -> list[str]:
         return [self.api_key]
+
+    @classmethod
+    def skip_reason(cls, prospect: ProspectInput) -> str | None:
+        if not (prospect.email or prospect.linkedin_url):
+            return "no email or LinkedIn URL to look up"
+        return None
+
+    def enrich(self, prospect: ProspectInput) -> ProviderAnswer:
+        """Contact details of one prospect, by email and/or LinkedIn URL."""
+        return ProviderAnswer.of(
+            self.enrich_person(
+                email=prospect.email,
+                linkedin_url=prospect.linkedin_url,
+                full_name=prospect.name,
+                company=prospect.company,
+            )
+        )
 
     def enrich_person(
         self,

@@ -23,11 +23,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
+import dagster as dg
 import httpx
 import sqlalchemy as sa
 from pydantic import Field, PrivateAttr
 
 from phronesis_dagster.db.sql_files import load_sql
+from phronesis_dagster.resources.contract import (
+    EnrichmentProvider,
+    ProspectInput,
+    ProviderAnswer,
+)
 from phronesis_dagster.resources.edgar_form4 import (
     OWNERSHIP_FORMS,
     InsiderTransaction,
@@ -226,7 +232,7 @@ def _parsed_document(response: httpx.Response) -> tuple[str, OwnershipDocument]:
     return response.text, parse_ownership_document(response.text)
 
 
-class EdgarResource(ProviderResource):
+class EdgarResource(ProviderResource, EnrichmentProvider):
     """SEC EDGAR: a person's insider transactions (Forms 3/4/5) at a public company.
 
     Given the issuer (ticker or CIK) and the person's name, finds the person's own SEC CIK (from
@@ -240,6 +246,20 @@ class EdgarResource(ProviderResource):
     over-the-limit block pauses every EDGAR call of every process until it is over."""
 
     PROVIDER: ClassVar[str] = "edgar"
+    SOURCE: ClassVar[str] = "sec"
+    ASSET_KEY: ClassVar[str] = "insider_enrichment"
+    DATA_COLUMN: ClassVar[str] = "insider_data"
+    KIND: ClassVar[str] = "sec"
+    DESCRIPTION: ClassVar[str] = (
+        "SEC EDGAR Form 4 insider transactions of each public-company prospect of the batch "
+        "-> `prospects.insider_data`. Skipped for private companies."
+    )
+    KEY_ENV: ClassVar[str] = "SEC_USER_AGENT"
+    LIVE_URLS: ClassVar[tuple[str, ...]] = (SEC_WWW_BASE_URL, SEC_DATA_BASE_URL)
+    EMULATOR_PREFIXES: ClassVar[tuple[str, ...]] = ("/sec/www", "/sec/data")
+    EMULATOR: ClassVar[str] = "phronesis_dagster.emulator.edgar:EdgarProvider"
+    EMULATOR_CREDENTIAL: ClassVar[str] = "phronesis-dagster emulator demo@example.com"
+    FANOUT: ClassVar[int] = FETCH_WORKERS
     DEFAULT_RPS: ClassVar[int] = SEC_REQUESTS_PER_SECOND
 
     user_agent: str = Field(
@@ -322,6 +342,10 @@ class EdgarResource(ProviderResource):
     def _bump(self, name: str, by: int = 1) -> None:
         with self._counts_lock:
             self._counts[name] = self._counts.get(name, 0) + by
+
+    def run_counters(self) -> dict[str, int]:
+        """The run metadata's SEC figures: `cache_stats()`."""
+        return self.cache_stats()
 
     def cache_stats(self) -> dict[str, int]:
         """This run's SEC traffic: `sec_requests` (HTTP requests sent), `sec_document_cache_hits`
@@ -596,6 +620,25 @@ class EdgarResource(ProviderResource):
         return None
 
     # -- the report --------------------------------------------------------------------------
+
+    @classmethod
+    def skip_reason(cls, prospect: ProspectInput) -> str | None:
+        if not prospect.is_public_company:
+            return "private company: no SEC insider filings"
+        if not (prospect.company_ticker or prospect.company_cik):
+            return "public company without a ticker or CIK"
+        return None
+
+    @classmethod
+    def connection_fields(cls, urls: tuple[str, ...], credential: str | dg.EnvVar) -> dict:
+        return {"user_agent": credential, "www_base_url": urls[0], "data_base_url": urls[1]}
+
+    def enrich(self, prospect: ProspectInput) -> ProviderAnswer:
+        """The prospect's insider transactions at their company; none is `not_found`."""
+        found = self.insider_transactions(
+            ticker=prospect.company_ticker, cik=prospect.company_cik, owner_name=prospect.name
+        )
+        return ProviderAnswer.of(found if found is not None and found.transactions else None)
 
     def insider_transactions(
         self,

@@ -9,6 +9,11 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
+from phronesis_dagster.resources.contract import (
+    EnrichmentProvider,
+    ProspectInput,
+    ProviderAnswer,
+)
 from phronesis_dagster.resources.http_client import (
     ProviderResource,
     RateLimit,
@@ -118,13 +123,25 @@ def parse_search(query: str) -> Any:
     return parse
 
 
-class ExaResource(ProviderResource):
+class ExaResource(ProviderResource, EnrichmentProvider):
     """Exa: web mentions of a prospect ("{name} {company}") with highlights, and the wealth
     signals found in them (liquidity events, funding, philanthropy, board seats ...). The cost
     Exa reports per request (`costDollars.total`) is recorded in `api_usage`. Key from
     `EXA_API_KEY`."""
 
     PROVIDER: ClassVar[str] = "exa"
+    SOURCE: ClassVar[str] = "exa"
+    ASSET_KEY: ClassVar[str] = "web_enrichment"
+    DATA_COLUMN: ClassVar[str] = "web_data"
+    KIND: ClassVar[str] = "exa"
+    DESCRIPTION: ClassVar[str] = (
+        "Exa web mentions and wealth signals for each prospect of the batch -> "
+        "`prospects.web_data`."
+    )
+    KEY_ENV: ClassVar[str] = "EXA_API_KEY"
+    LIVE_URLS: ClassVar[tuple[str, ...]] = (EXA_BASE_URL,)
+    EMULATOR_PREFIXES: ClassVar[tuple[str, ...]] = ("/exa",)
+    EMULATOR: ClassVar[str] = "phronesis_dagster.emulator.exa:ExaProvider"
     # Published: /search 10 requests/s (docs.exa.ai rate-limits page; its 429 body says so).
     DEFAULT_RPS: ClassVar[int] = 10
     DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {"*": RateLimit(10)}
@@ -133,13 +150,18 @@ class ExaResource(ProviderResource):
     base_url: str = Field(default=EXA_BASE_URL)
 
     def validate_config(self) -> None:
-        self._require_secret(self.api_key, "EXA_API_KEY")
+        self._require_secret(self.api_key, self.KEY_ENV)
 
     def default_headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key, "Accept": "application/json"}
 
     def secrets(self) -> list[str]:
         return [self.api_key]
+
+    def enrich(self, prospect: ProspectInput) -> ProviderAnswer:
+        """Web mentions of one prospect ("{name} {company}"); none found is `not_found`."""
+        found = self.search_mentions(name=prospect.name or "", company=prospect.company or "")
+        return ProviderAnswer.of(found if found.mentions else None)
 
     def search_mentions(self, *, name: str, company: str, num_results: int = 10) -> WebMentions:
         """Web mentions of `name` at `company`, newest information Exa has."""

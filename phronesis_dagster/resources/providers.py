@@ -1,55 +1,27 @@
-"""The five provider resources, in live mode (real APIs, keys from the environment) or
-emulator mode (every base URL at the local provider emulator, placeholder keys)."""
+"""The registry's provider resources, in live mode (real APIs, credentials from the environment
+through `dg.EnvVar`) or emulator mode (every base URL at the local provider emulator, under
+each provider's `EMULATOR_PREFIXES`, with placeholder credentials)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import dagster as dg
 
-from phronesis_dagster.resources.apollo import APOLLO_BASE_URL, ApolloResource
 from phronesis_dagster.resources.app_db import AppDatabase
-from phronesis_dagster.resources.claude import ANTHROPIC_BASE_URL, ClaudeResource
-from phronesis_dagster.resources.contactout import CONTACTOUT_BASE_URL, ContactOutResource
-from phronesis_dagster.resources.edgar import SEC_DATA_BASE_URL, SEC_WWW_BASE_URL, EdgarResource
 from phronesis_dagster.resources.errors import ProviderConfigError
-from phronesis_dagster.resources.exa import EXA_BASE_URL, ExaResource
 from phronesis_dagster.resources.http_client import RateLimit
+from phronesis_dagster.resources.registry import BY_NAME, PROVIDER_NAMES, PROVIDERS
 
 MODE_ENV = "PHRONESIS_PROVIDER_MODE"
 EMULATOR_URL_ENV = "PHRONESIS_EMULATOR_URL"
-KEY_ENVS: dict[str, str] = {
-    "contactout": "CONTACTOUT_API_KEY",
-    "exa": "EXA_API_KEY",
-    "apollo": "APOLLO_API_KEY",
-    "claude": "ANTHROPIC_API_KEY",
-}
-SEC_USER_AGENT_ENV = "SEC_USER_AGENT"
+# Every provider's credential variable (API keys, SEC's declared User-Agent).
+CREDENTIAL_ENVS: tuple[str, ...] = tuple(p.KEY_ENV for p in PROVIDERS)
 # A plan's own limits, shared by all runs: "claude=4000/min,apollo.search=400/min,exa=20".
 # `provider=N` (N/s, as before) or `provider=N/min` sets the provider's default group ("*");
 # `provider.group=...` one endpoint group (apollo: enrichment, search; contactout: search).
 # Unset ones keep the published defaults (each resource's DEFAULT_LIMITS).
 RATE_LIMITS_ENV = "PHRONESIS_PROVIDER_RATE_LIMITS"
-PROVIDERS = ("contactout", "exa", "edgar", "apollo", "claude")
-RESOURCE_CLASSES = {
-    "contactout": ContactOutResource,
-    "exa": ExaResource,
-    "edgar": EdgarResource,
-    "apollo": ApolloResource,
-    "claude": ClaudeResource,
-}
-EMULATOR_KEY = "emulator-key"
-EMULATOR_SEC_USER_AGENT = "phronesis-dagster emulator demo@example.com"
-# Path prefixes under which the emulator serves each provider's host.
-EMULATOR_PREFIXES: dict[str, str] = {
-    "contactout": "/contactout",
-    "exa": "/exa",
-    "edgar_www": "/sec/www",
-    "edgar_data": "/sec/data",
-    "apollo": "/apollo",
-    "claude": "/anthropic",
-}
 
 
 def provider_mode(env: dict[str, str] | None = None) -> str:
@@ -61,7 +33,7 @@ def provider_mode(env: dict[str, str] | None = None) -> str:
         return explicit
     if explicit:
         raise ProviderConfigError("providers", f"{MODE_ENV} must be 'live' or 'emulator'")
-    no_keys = not any(env.get(v) for v in (*KEY_ENVS.values(), SEC_USER_AGENT_ENV))
+    no_keys = not any(env.get(v) for v in CREDENTIAL_ENVS)
     return "emulator" if no_keys and env.get(EMULATOR_URL_ENV) else "live"
 
 
@@ -77,12 +49,13 @@ def rate_limits(env: dict[str, str] | None = None) -> dict[str, dict[str, RateLi
         key, _, value = item.partition("=")
         name, _, group = key.strip().lower().partition(".")
         group = group or "*"
-        if name not in PROVIDERS:
+        if name not in BY_NAME:
             raise ProviderConfigError(
                 "providers",
-                f"{RATE_LIMITS_ENV}: unknown provider {name!r} (one of {', '.join(PROVIDERS)})",
+                f"{RATE_LIMITS_ENV}: unknown provider {name!r} "
+                f"(one of {', '.join(PROVIDER_NAMES)})",
             )
-        groups = sorted(set(RESOURCE_CLASSES[name].DEFAULT_LIMITS) - {"*"})
+        groups = sorted(set(BY_NAME[name].DEFAULT_LIMITS) - {"*"})
         if group != "*" and group not in groups:
             raise ProviderConfigError(
                 "providers",
@@ -104,90 +77,47 @@ def rate_limits(env: dict[str, str] | None = None) -> dict[str, dict[str, RateLi
 def build_provider_resources(
     app_db: AppDatabase, env: dict[str, str] | None = None
 ) -> dict[str, dg.ConfigurableResource]:
-    """Resources keyed `contactout, exa, edgar, apollo, claude`, never mixing live and
-    emulator providers, each limited to its `PHRONESIS_PROVIDER_RATE_LIMITS` rate if set. Live
-    mode with only some keys set is a configuration error naming the missing variables."""
+    """One resource per provider of the registry, keyed by provider name (`apollo, contactout,
+    exa, edgar, claude`), never mixing live and emulator providers, each limited to its
+    `PHRONESIS_PROVIDER_RATE_LIMITS` rate if set. Live mode with only some credentials set is a
+    configuration error naming the missing variables."""
     env = dict(os.environ) if env is None else env
     limits = rate_limits(env)
-    if provider_mode(env) == "emulator":
-        return _emulator_resources(app_db, env, limits)
-    return _live_resources(app_db, env, limits)
+    mode = provider_mode(env)
+    root = ""
+    if mode == "emulator":
+        root = (env.get(EMULATOR_URL_ENV) or "").rstrip("/")
+        if not root:
+            raise ProviderConfigError("providers", f"emulator mode needs {EMULATOR_URL_ENV}")
+    else:
+        _check_live_credentials(env)
+    resources: dict[str, dg.ConfigurableResource] = {}
+    for provider in PROVIDERS:
+        fields = provider.emulator_fields(root) if mode == "emulator" else provider.live_fields()
+        resources[provider.PROVIDER] = provider(  # type: ignore[call-arg]
+            **fields, **_options(app_db, mode, limits.get(provider.PROVIDER, {}))
+        )
+    return resources
 
 
-def _common(
-    app_db: AppDatabase, mode: str, limits: dict[str, dict[str, RateLimit]]
-) -> Callable[[str], dict]:
-    def options(provider: str) -> dict:
-        plan = limits.get(provider, {})
-        rate: dict = {}
-        if plan:
-            rate["endpoint_rate_limits"] = {group: str(limit) for group, limit in plan.items()}
-        if "*" in plan:
-            rate["requests_per_second"] = plan["*"].per_second
-        return {"app_db": app_db, "provider_mode": mode, **rate}
-
-    return options
+def _options(app_db: AppDatabase, mode: str, plan: dict[str, RateLimit]) -> dict[str, object]:
+    rate: dict[str, object] = {}
+    if plan:
+        rate["endpoint_rate_limits"] = {group: str(limit) for group, limit in plan.items()}
+    if "*" in plan:
+        rate["requests_per_second"] = plan["*"].per_second
+    return {"app_db": app_db, "provider_mode": mode, **rate}
 
 
-def _emulator_resources(
-    app_db: AppDatabase, env: dict[str, str], limits: dict[str, dict[str, RateLimit]]
-) -> dict[str, dg.ConfigurableResource]:
-    root = (env.get(EMULATOR_URL_ENV) or "").rstrip("/")
-    if not root:
-        raise ProviderConfigError("providers", f"emulator mode needs {EMULATOR_URL_ENV}")
-    url = {name: root + prefix for name, prefix in EMULATOR_PREFIXES.items()}
-    common = _common(app_db, "emulator", limits)
-    return {
-        "contactout": ContactOutResource(
-            api_key=EMULATOR_KEY, base_url=url["contactout"], **common("contactout")
-        ),
-        "exa": ExaResource(api_key=EMULATOR_KEY, base_url=url["exa"], **common("exa")),
-        "edgar": EdgarResource(
-            user_agent=EMULATOR_SEC_USER_AGENT,
-            www_base_url=url["edgar_www"],
-            data_base_url=url["edgar_data"],
-            **common("edgar"),
-        ),
-        "apollo": ApolloResource(api_key=EMULATOR_KEY, base_url=url["apollo"], **common("apollo")),
-        "claude": ClaudeResource(api_key=EMULATOR_KEY, base_url=url["claude"], **common("claude")),
-    }
-
-
-def _live_resources(
-    app_db: AppDatabase, env: dict[str, str], limits: dict[str, dict[str, RateLimit]]
-) -> dict[str, dg.ConfigurableResource]:
-    credentials = (*KEY_ENVS.values(), SEC_USER_AGENT_ENV)
-    missing = [v for v in credentials if not env.get(v)]
+def _check_live_credentials(env: dict[str, str]) -> None:
+    missing = [v for v in CREDENTIAL_ENVS if not env.get(v)]
     # With no credential at all the code location still loads (the usage and quota assets need
     # none); a run that needs a provider then fails at resource set-up naming the variable. A
     # partial set is a mistake worth stopping on at load time.
-    if missing and len(missing) < len(credentials):
+    if missing and len(missing) < len(CREDENTIAL_ENVS):
         raise ProviderConfigError(
             "providers",
             "live mode needs every provider credential; missing: "
             + ", ".join(missing)
             + f" (or set {MODE_ENV}=emulator)",
         )
-    common = _common(app_db, "live", limits)
-    return {
-        "contactout": ContactOutResource(
-            api_key=dg.EnvVar(KEY_ENVS["contactout"]),
-            base_url=CONTACTOUT_BASE_URL,
-            **common("contactout"),
-        ),
-        "exa": ExaResource(
-            api_key=dg.EnvVar(KEY_ENVS["exa"]), base_url=EXA_BASE_URL, **common("exa")
-        ),
-        "edgar": EdgarResource(
-            user_agent=dg.EnvVar(SEC_USER_AGENT_ENV),
-            www_base_url=SEC_WWW_BASE_URL,
-            data_base_url=SEC_DATA_BASE_URL,
-            **common("edgar"),
-        ),
-        "apollo": ApolloResource(
-            api_key=dg.EnvVar(KEY_ENVS["apollo"]), base_url=APOLLO_BASE_URL, **common("apollo")
-        ),
-        "claude": ClaudeResource(
-            api_key=dg.EnvVar(KEY_ENVS["claude"]), base_url=ANTHROPIC_BASE_URL, **common("claude")
-        ),
-    }

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass
 
 import dagster as dg
 import pytest
@@ -18,77 +17,21 @@ from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, Prospe
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
 from phronesis_dagster.enrichment.store import start_batch
 from phronesis_dagster.jobs import enrichment_batch_job
-from phronesis_dagster.resources.errors import CircuitOpenError, ProviderUnavailableError
+from phronesis_dagster.resources.contract import ProspectInput, ProviderAnswer
+from phronesis_dagster.resources.exa import ExaResource
+from phronesis_dagster.resources.registry import BY_NAME, Provider
 from phronesis_dagster.sensors.enrichment import (
     build_enrichment_request_sensor,
     enrichment_run_canceled_sensor,
     enrichment_run_failure_sensor,
 )
+from tests.enrichment.fakes import FakeProvider, fake_providers
 from tests.enrichment.fixtures import add_prospect, add_tenant, prospect, requests_by_id
 
 
-@dataclass(frozen=True)
-class Found:
-    who: str
-    mentions: tuple[str, ...] = ("a mention",)
-    transactions: tuple[str, ...] = ("a Form 4 sale",)
-
-
-class Fake:
-    """A provider fake: `behaviour[name]` is 'ok', 'none', 'fail' or 'open' per prospect name."""
-
-    requests_per_second = 10
-    provider_mode = "emulator"
-
-    def __init__(self, behaviour: dict[str, str] | None = None) -> None:
-        self.behaviour = behaviour or {}
-        self.calls: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def _answer(self, name: str):
-        with self._lock:
-            self.calls[name] += 1
-        mode = self.behaviour.get(name, "ok")
-        if mode == "fail":
-            raise ProviderUnavailableError("fake", "HTTP 503 after 3 attempts", http_status=503)
-        if mode == "open":
-            raise CircuitOpenError("fake", "circuit open")
-        return None if mode == "none" else Found(name)
-
-    def match_person(self, *, name=None, email=None, linkedin_url=None, organization_name=None):
-        return self._answer(name)
-
-    def enrich_person(self, *, email=None, linkedin_url=None, full_name=None, company=None):
-        assert email or linkedin_url
-        return self._answer(full_name)
-
-    def search_mentions(self, *, name, company, num_results=10):
-        return self._answer(name)
-
-    def insider_transactions(self, *, ticker=None, cik=None, owner_name=None):
-        return self._answer(owner_name)
-
-    def summarize_prospect(self, *, prospect, sources):
-        self._answer(prospect["name"])
-        from phronesis_dagster.resources.claude import ProspectSummary
-
-        return ProspectSummary(
-            summary=f"{prospect['name']} from {sorted(sources)}",
-            key_facts=[],
-            wealth_signals=[],
-            talking_points=[],
-        )
-
-
 @pytest.fixture
-def fakes() -> dict[str, Fake]:
-    return {
-        "apollo": Fake(),
-        "contactout": Fake(),
-        "exa": Fake(),
-        "edgar": Fake(),
-        "claude": Fake(),
-    }
+def fakes() -> dict[str, FakeProvider]:
+    return fake_providers()
 
 
 @pytest.fixture
@@ -291,18 +234,18 @@ def test_unreadable_record_column_fails_only_its_prospect_before_any_call(app_db
     assert (job.status, job.processed, job.succeeded, job.failed) == ("done", 4, 1, 3)
 
 
-class Held(Fake):
+class Held(FakeProvider):
     """A fake whose answers wait until the test releases them."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, provider: Provider) -> None:
+        super().__init__(provider)
         self.release = threading.Event()
         self.entered = threading.Event()
 
-    def _answer(self, name: str):
+    def enrich(self, prospect: ProspectInput) -> ProviderAnswer:
         self.entered.set()
         assert self.release.wait(60), "never released"
-        return super()._answer(name)
+        return super().enrich(prospect)
 
 
 def _poll(engine, pid, until, timeout=60.0):
@@ -321,7 +264,7 @@ def test_prospect_row_shows_pending_sources_while_the_batch_runs(app_db, instanc
     engine = app_db.engine
     tenant = add_tenant(engine)
     pid = add_prospect(engine, tenant, name="Wendy Wait")
-    fakes["exa"] = Held()
+    fakes["exa"] = Held(ExaResource)
     batch = queue_batch(app_db, instance, [pid], tenant)
     outcome: dict[str, bool] = {}
     runner = threading.Thread(
@@ -438,10 +381,13 @@ def test_enrichment_job_definition_uses_the_batch_partitions():
     assert Prospect.__tablename__ == "prospects"
 
 
-class CachingEdgar(Fake):
-    """EDGAR fake that reports its run's SEC traffic as `EdgarResource.cache_stats` does."""
+class CachingEdgar(FakeProvider):
+    """EDGAR fake that reports its run's SEC traffic as `EdgarResource.run_counters` does."""
 
-    def cache_stats(self) -> dict[str, int]:
+    def __init__(self) -> None:
+        super().__init__(BY_NAME["edgar"])
+
+    def run_counters(self) -> dict[str, int]:
         n = sum(self.calls.values())
         return {
             "sec_requests": 2 * n,

@@ -19,13 +19,14 @@ from phronesis_dagster.assets.quotas import (
     compute_burn,
     configured_quotas,
 )
-from phronesis_dagster.db.models import PROVIDERS, ApiCallLog, ApiUsage
+from phronesis_dagster.db.models import ApiCallLog, ApiUsage
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.redis_counters import (
     COUNTING_SINCE_KEY,
     WebAppRedis,
     counter_key,
 )
+from phronesis_dagster.resources.registry import PROVIDER_NAMES as PROVIDERS
 
 REDIS_HOST = "redis://127.0.0.1:6379"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"

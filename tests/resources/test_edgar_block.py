@@ -15,6 +15,7 @@ import pytest
 from phronesis_dagster.assets.enrichment.calls import timed_outcome
 from phronesis_dagster.emulator.edgar import RATE_PAGE, UNDECLARED_PAGE, _s3_error
 from phronesis_dagster.enrichment.constants import CIRCUIT_OPEN
+from phronesis_dagster.resources.contract import ProviderAnswer
 from phronesis_dagster.resources.edgar import EdgarResource, is_missing_document, is_rate_block
 from phronesis_dagster.resources.errors import CircuitOpenError, ProviderAuthError
 from tests.resources import _edgar_workers
@@ -67,9 +68,8 @@ def test_block_stops_every_process_then_resumes(emu, pg_rdb):
         res = make(emu, pg_rdb, block_hold_seconds=4.0)
         held_from = time.monotonic()
         outcome = timed_outcome(
-            lambda: (
-                "complete",
-                res.insider_transactions(cik="320193", owner_name="Katherine Adams"),
+            lambda: ProviderAnswer.of(
+                res.insider_transactions(cik="320193", owner_name="Katherine Adams")
             )
         )
         # The source is circuit_open, and says why.

@@ -5,12 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from phronesis_dagster.resources.edgar import EdgarResource
 from phronesis_dagster.resources.errors import ProviderConfigError
-from phronesis_dagster.resources.providers import (
-    EMULATOR_SEC_USER_AGENT,
-    build_provider_resources,
-    provider_mode,
-)
+from phronesis_dagster.resources.providers import build_provider_resources, provider_mode
 
 ALL_LIVE = {
     "CONTACTOUT_API_KEY": "a",
@@ -26,7 +23,7 @@ def test_emulator_mode_points_everything_at_the_emulator(emu, rdb):
     resources = build_provider_resources(rdb, env={"PHRONESIS_EMULATOR_URL": emu.url})
     assert sorted(resources) == sorted(KEYS)
     assert {r.provider_mode for r in resources.values()} == {"emulator"}
-    assert resources["edgar"].user_agent == EMULATOR_SEC_USER_AGENT
+    assert resources["edgar"].user_agent == EdgarResource.EMULATOR_CREDENTIAL
     assert resources["edgar"].data_base_url == emu.url + "/sec/data"
     assert resources["claude"].base_url == emu.url + "/anthropic"
     # Every resource really talks to the emulator.

@@ -8,21 +8,20 @@ The four source assets and `ai_summary` are one multi-asset step (`enrich_batch`
 provider is called at the same time on its own thread pool, and a prospect's summary starts as soon
 as its data sources are in, so Claude never waits for the slowest provider's whole batch.
 Subsetting it (materializing just `web_enrichment` from the UI) calls only that provider.
+
+Each asset's key, description and kind come from its provider class in the registry
+(`resources/registry.py`); a call goes `enrich_batch` -> `calls.run_calls` -> `calls.call_source`
+-> the provider's `enrich` (`resources/<provider>.py`) -> `ProviderResource._call`
+(`resources/http_client.py`).
 """
 
+import dataclasses
+import uuid
 from collections.abc import Mapping
-from typing import Any
 
 import dagster as dg
 
-from phronesis_dagster.assets.enrichment.calls import (
-    call_source,
-    needs_call,
-    pool_width,
-    run_calls,
-    skip_reason,
-    timed_outcome,
-)
+from phronesis_dagster.assets.enrichment.calls import needs_call, pool_width, run_calls
 from phronesis_dagster.assets.enrichment.metadata import (
     json_meta,
     latency_summary,
@@ -39,10 +38,7 @@ from phronesis_dagster.enrichment.constants import (
     ALL_SOURCES,
     COMPLETE,
     DATA_SOURCES,
-    PROVIDER,
-    SEC_SOURCE,
     SKIPPED,
-    SOURCE_ASSET,
     SUMMARY_SOURCE,
 )
 from phronesis_dagster.enrichment.cpu_priority import bulk_run_niceness, lower_process_priority
@@ -60,15 +56,15 @@ from phronesis_dagster.enrichment.store import (
     start_batch,
     write_records,
 )
-
-# The kind tag the UI shows on each source's asset.
-PROVIDER_KINDS: dict[str, str] = {
-    "apollo": "apollo",
-    "contactout": "contactout",
-    "exa": "exa",
-    SEC_SOURCE: "sec",
-    SUMMARY_SOURCE: "anthropic",
-}
+from phronesis_dagster.resources.contract import Enricher, JsonObject, ProspectInput
+from phronesis_dagster.resources.registry import (
+    DATA_PROVIDERS,
+    PROVIDER_NAMES,
+    PROVIDERS,
+    SUMMARY_PROVIDER,
+    Provider,
+    enricher,
+)
 
 prospects = dg.AssetSpec(
     "prospects",
@@ -79,17 +75,6 @@ prospects = dg.AssetSpec(
     kinds={"postgres"},
 )
 
-_SOURCE_DESCRIPTIONS: dict[str, str] = {
-    "apollo": "Apollo person match for each prospect of the batch (title, seniority, "
-    "employment history, emails) -> `prospects.person_data`.",
-    "contactout": "ContactOut work/personal emails and phones for each prospect of the batch "
-    "-> `prospects.contact_data`. Skipped for prospects with neither email nor LinkedIn URL.",
-    "exa": "Exa web mentions and wealth signals for each prospect of the batch -> "
-    "`prospects.web_data`.",
-    SEC_SOURCE: "SEC EDGAR Form 4 insider transactions of each public-company prospect of the "
-    "batch -> `prospects.insider_data`. Skipped for private companies.",
-}
-
 
 class SourceEnrichmentConfig(dg.Config):
     """Run config of the `enrich_batch` step."""
@@ -97,68 +82,40 @@ class SourceEnrichmentConfig(dg.Config):
     max_workers_per_provider: int = 32
 
 
-def _source_result(
-    context: dg.AssetExecutionContext,
-    source: str,
+def _provider_result(
+    provider: Provider,
+    client: Enricher,
     prospects_rows: list[dict],
-    results: Mapping[tuple[int, str], SourceOutcome],
+    results: Mapping[tuple[uuid.UUID, str], SourceOutcome],
     called: int,
 ) -> dg.MaterializeResult:
+    source = provider.SOURCE
     outcomes = [results[(p["id"], source)] for p in prospects_rows if (p["id"], source) in results]
     counts = status_counts(outcomes)
-    resource = getattr(context.resources, PROVIDER[source])
+    reused = (
+        {}
+        if provider.SUMMARIZES
+        else {"reused_from_earlier_attempt": len(outcomes) - called - counts.get(SKIPPED, 0)}
+    )
     return dg.MaterializeResult(
-        asset_key=SOURCE_ASSET[source],
+        asset_key=provider.ASSET_KEY,
         metadata={
             "prospects": len(prospects_rows),
             "provider_calls": called,
-            "reused_from_earlier_attempt": len(outcomes) - called - counts.get(SKIPPED, 0),
+            **reused,
             **{f"status_{k}": v for k, v in counts.items()},
             "latency_ms": json_meta(latency_summary(outcomes)),
-            "provider_mode": str(getattr(resource, "provider_mode", "unknown")),
+            "provider_mode": str(client.provider_mode),
             # The limits this run enforced ({endpoint group: "1000/min"}, "*" = the provider's).
-            "rate_limits": json_meta(_limits_in_effect(resource)),
+            "rate_limits": json_meta(client.rate_limits_in_effect()),
             # EDGAR: this run's SEC requests and cross-run document cache hits/misses.
-            **_traffic_counters(resource),
+            **client.run_counters(),
             "preview": dg.MetadataValue.md(source_table(prospects_rows, results, source)),
         },
     )
 
 
-def _limits_in_effect(resource: Any) -> dict[str, str]:
-    in_effect = getattr(resource, "rate_limits_in_effect", None)
-    return in_effect() if callable(in_effect) else {}
-
-
-def _traffic_counters(resource: Any) -> dict[str, int]:
-    stats = getattr(resource, "cache_stats", None)
-    if not callable(stats):
-        return {}
-    counts = stats()
-    return {k: int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
-
-
-def _summary_input(p: Mapping[str, Any]) -> dict[str, Any]:
-    # Only what describes the person professionally: no email or phone goes to the LLM.
-    keys = ("name", "title", "company", "location", "is_public_company", "company_ticker")
-    return {k: p.get(k) for k in keys}
-
-
-def summarize(resource: Any, p: Mapping[str, Any], sources: dict[str, Any]) -> SourceOutcome:
-    """One Claude summary from the sources that returned data; never raises."""
-    if not sources:
-        return SourceOutcome(
-            status=SKIPPED, error="no source returned data to summarize", at=utcnow()
-        )
-
-    def call() -> tuple[str, dict[str, Any]]:
-        summary = resource.summarize_prospect(prospect=_summary_input(p), sources=sources)
-        return COMPLETE, {**summary.model_dump(mode="json"), "sources": sorted(sources)}
-
-    return timed_outcome(call)
-
-
-def _summary_is_current(existing: SourceOutcome | None, sources: dict[str, Any]) -> bool:
+def _summary_is_current(existing: SourceOutcome | None, sources: Mapping[str, JsonObject]) -> bool:
     """A stored summary is reused unless more sources have data than it was made from (a source
     that failed succeeded on a later attempt); a failed one is retried."""
     if existing is None:
@@ -170,64 +127,21 @@ def _summary_is_current(existing: SourceOutcome | None, sources: dict[str, Any])
     return False
 
 
-SUMMARY_DESCRIPTION = (
-    "A Claude summary (summary, key facts, wealth signals, talking points) of each prospect of "
-    "the batch, made from the sources that returned data -> `prospects.ai_summary` (the prose "
-    "the web app shows) and `prospects.ai_summary_structured` (key facts, talking points, "
-    "sources). Started for "
-    "a prospect as soon as its data sources are in; skipped when no source found anything; not "
-    "repeated on a re-run unless new sources arrived."
-)
-
-
-def _summary_result(
-    resource: Any,
-    rows: list[dict],
-    results: Mapping[tuple[int, str], SourceOutcome],
-    called: int,
-) -> dg.MaterializeResult:
-    outcomes = [results[(p["id"], "claude")] for p in rows if (p["id"], "claude") in results]
-    return dg.MaterializeResult(
-        asset_key="ai_summary",
-        metadata={
-            "prospects": len(rows),
-            "provider_calls": called,
-            **{f"status_{k}": v for k, v in status_counts(outcomes).items()},
-            "latency_ms": json_meta(latency_summary(outcomes)),
-            "provider_mode": str(getattr(resource, "provider_mode", "unknown")),
-            # The limits this run enforced ({endpoint group: "1000/min"}, "*" = the provider's).
-            "rate_limits": json_meta(_limits_in_effect(resource)),
-            "preview": dg.MetadataValue.md(source_table(rows, results, SUMMARY_SOURCE)),
-        },
-    )
-
-
 @dg.multi_asset(
     specs=[
-        *(
-            dg.AssetSpec(
-                SOURCE_ASSET[source],
-                deps=[prospects],
-                partitions_def=enrichment_batch_partitions,
-                group_name=ENRICHMENT_GROUP,
-                description=_SOURCE_DESCRIPTIONS[source],
-                kinds={PROVIDER_KINDS[source]},
-                skippable=True,
-            )
-            for source in DATA_SOURCES
-        ),
         dg.AssetSpec(
-            "ai_summary",
-            deps=[SOURCE_ASSET[s] for s in DATA_SOURCES],
+            provider.ASSET_KEY,
+            deps=[d.ASSET_KEY for d in DATA_PROVIDERS] if provider.SUMMARIZES else [prospects],
             partitions_def=enrichment_batch_partitions,
             group_name=ENRICHMENT_GROUP,
-            description=SUMMARY_DESCRIPTION,
-            kinds={PROVIDER_KINDS[SUMMARY_SOURCE]},
+            description=provider.DESCRIPTION,
+            kinds={provider.KIND},
             skippable=True,
-        ),
+        )
+        for provider in PROVIDERS
     ],
     can_subset=True,
-    required_resource_keys={"app_db", *(PROVIDER[s] for s in ALL_SOURCES)},
+    required_resource_keys={"app_db", *PROVIDER_NAMES},
     retry_policy=ENRICHMENT_RETRY_POLICY,
     name="enrich_batch",
 )
@@ -259,10 +173,9 @@ def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentCon
     batch_key = context.partition_key
     now = utcnow()
     start_batch(engine, batch_key, run_id=context.run_id, now=now)
-    selected = [
-        s for s in DATA_SOURCES if dg.AssetKey(SOURCE_ASSET[s]) in context.selected_asset_keys
-    ]
-    summarize_too = dg.AssetKey("ai_summary") in context.selected_asset_keys
+    chosen = context.selected_asset_keys
+    selected = [p for p in DATA_PROVIDERS if dg.AssetKey(p.ASSET_KEY) in chosen]
+    summarize_too = dg.AssetKey(SUMMARY_PROVIDER.ASSET_KEY) in chosen
     with engine.connect() as conn:
         all_rows = batch_prospects(conn, batch_key)
         stored = load_results(conn, batch_key)
@@ -272,110 +185,116 @@ def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentCon
     for pid, why in malformed.items():
         context.log.warning(f"{batch_key}: prospect {pid} not enriched: {why}")
     rows = [p for p in all_rows if not p["malformed"]]
+    # What the providers are given of each prospect.
+    inputs = {p["id"]: ProspectInput.from_row(p) for p in rows}
 
     # Sources that do not apply are decided now, so the prospect page shows them skipped from
     # the start and only the sources really being called show pending.
-    skips: dict[tuple[Any, str], SourceOutcome] = {}
-    for p in rows:
-        for s in selected:
-            reason = skip_reason(s, p)
-            if reason and needs_call(stored.get((p["id"], s))):
-                skips[(p["id"], s)] = SourceOutcome(status=SKIPPED, error=reason, at=now)
+    skips: dict[tuple[uuid.UUID, str], SourceOutcome] = {}
+    for prospect in inputs.values():
+        for provider in selected:
+            reason = provider.skip_reason(prospect)
+            key = (prospect.id, provider.SOURCE)
+            if reason and needs_call(stored.get(key)):
+                skips[key] = SourceOutcome(status=SKIPPED, error=reason, at=now)
     for (pid, s), outcome in skips.items():
-        p = next(r for r in rows if r["id"] == pid)
         save_result(
             engine,
             batch_key=batch_key,
             prospect_id=pid,
-            tenant_id=p["tenant_id"],
+            tenant_id=inputs[pid].tenant_id,
             source=s,
             outcome=outcome,
             run_id=context.run_id,
             now=now,
         )
     stored = {**stored, **skips}
-    work = {s: [p for p in rows if needs_call(stored.get((p["id"], s)))] for s in selected}
+    work: dict[Provider, list[ProspectInput]] = {
+        provider: [p for p in inputs.values() if needs_call(stored.get((p.id, provider.SOURCE)))]
+        for provider in selected
+    }
     total = sum(len(v) for v in work.values())
     context.log.info(
         f"{batch_key}: {len(rows)} prospects; {total} data-source calls to make, "
         f"{len(rows) * len(selected) - total} already final (earlier attempt or not applicable)"
         + (f"; {len(malformed)} failed: unreadable enrichment_source_status" if malformed else "")
     )
-    starting: dict[Any, dict[str, dict[str, Any]]] = {}
-    for p in rows:
-        record: dict[str, dict[str, Any]] = {}
-        for s in selected:
-            done = stored.get((p["id"], s))
-            record[s] = pending_record(now) if needs_call(done) else done.record()
+    starting: dict[uuid.UUID, dict[str, dict[str, object]]] = {}
+    for pid in inputs:
+        record: dict[str, dict[str, object]] = {}
+        for provider in selected:
+            done = stored.get((pid, provider.SOURCE))
+            record[provider.SOURCE] = (
+                done.record() if done is not None and not needs_call(done) else pending_record(now)
+            )
         if summarize_too:
             record[SUMMARY_SOURCE] = pending_record(now)
-        starting[p["id"]] = record
+        starting[pid] = record
     begin_prospects(engine, batch_key, starting, malformed, now=now)
-    resources = {s: getattr(context.resources, PROVIDER[s]) for s in ALL_SOURCES}
+    clients = {provider: enricher(context.resources, provider) for provider in PROVIDERS}
     widths = {
-        s: pool_width(
-            resources[s], max(len(work.get(s, rows)), 1), config.max_workers_per_provider, s
+        provider: pool_width(
+            provider,
+            clients[provider],
+            max(len(work[provider]) if provider in work else len(rows), 1),
+            config.max_workers_per_provider,
         )
-        for s in ALL_SOURCES
+        for provider in PROVIDERS
     }
 
     # The summary of a prospect starts when its last selected data source is in, so Claude's
     # calls overlap the slow providers' instead of queueing behind the whole batch.
-    results: dict[tuple[Any, str], SourceOutcome] = dict(stored)
-    todo_ids = {s: {p["id"] for p in work[s]} for s in selected}
-    waiting = {p["id"]: sum(1 for s in selected if p["id"] in todo_ids[s]) for p in rows}
+    results: dict[tuple[uuid.UUID, str], SourceOutcome] = dict(stored)
+    todo_ids = {provider: {p.id for p in work[provider]} for provider in selected}
+    waiting = {pid: sum(1 for p in selected if pid in todo_ids[p]) for pid in inputs}
 
-    def summary_inputs(pid: int) -> dict[str, Any]:
-        return {
-            s: results[(pid, s)].data
-            for s in DATA_SOURCES
-            if (pid, s) in results and results[(pid, s)].status == COMPLETE
-        }
+    def found(pid: uuid.UUID) -> dict[str, JsonObject]:
+        """{source: data} of the data sources that returned data for the prospect."""
+        out: dict[str, JsonObject] = {}
+        for s in DATA_SOURCES:
+            outcome = results.get((pid, s))
+            if outcome is not None and outcome.status == COMPLETE and outcome.data is not None:
+                out[s] = outcome.data
+        return out
 
-    def due(p: Mapping[str, Any]) -> list[dict[str, Any]]:
-        inputs = summary_inputs(p["id"])
-        existing = results.get((p["id"], SUMMARY_SOURCE))
-        if _summary_is_current(existing, inputs):
+    def due(prospect: ProspectInput) -> list[ProspectInput]:
+        data = found(prospect.id)
+        existing = results.get((prospect.id, SUMMARY_SOURCE))
+        if existing is not None and _summary_is_current(existing, data):
             # Reused: its record replaces the pending one the start of the run showed.
-            write_records(engine, {(p["id"], SUMMARY_SOURCE): existing}, now=utcnow())
+            write_records(engine, {(prospect.id, SUMMARY_SOURCE): existing}, now=utcnow())
             return []
-        return [{**p, "_summary_sources": inputs}]
+        return [dataclasses.replace(prospect, found=data)]
 
-    def follow_up(source: str, p: Mapping[str, Any], outcome: SourceOutcome) -> list[dict]:
-        results[(p["id"], source)] = outcome
-        waiting[p["id"]] -= 1
-        return due(p) if summarize_too and waiting[p["id"]] == 0 else []
+    def follow_up(
+        provider: Provider, prospect: ProspectInput, outcome: SourceOutcome
+    ) -> list[ProspectInput]:
+        results[(prospect.id, provider.SOURCE)] = outcome
+        waiting[prospect.id] -= 1
+        return due(prospect) if summarize_too and waiting[prospect.id] == 0 else []
 
     if summarize_too:
-        work = {**work, SUMMARY_SOURCE: [q for p in rows if not waiting[p["id"]] for q in due(p)]}
+        work[SUMMARY_PROVIDER] = [q for p in inputs.values() if not waiting[p.id] for q in due(p)]
     progress = ProgressLogger(
         context.log.info, label=f"{batch_key} calls", total=sum(len(v) for v in work.values())
     )
-
-    def call(source: str, p: Mapping[str, Any]) -> SourceOutcome:
-        if source == SUMMARY_SOURCE:
-            return summarize(resources[source], p, p["_summary_sources"])
-        return call_source(source, resources[source], p)
-
     fresh = run_calls(
         engine=engine,
         batch_key=batch_key,
         run_id=context.run_id,
         work=work,
-        call=call,
+        clients=clients,
         widths=widths,
         progress=progress,
-        follow_up=(SUMMARY_SOURCE, follow_up) if summarize_too else None,
+        follow_up=(SUMMARY_PROVIDER, follow_up) if summarize_too else None,
     )
     results.update(fresh)
 
     def called(source: str) -> int:
         return sum(1 for (_, s), o in fresh.items() if s == source and o.latency_ms is not None)
 
-    for source in selected:
-        yield _source_result(context, source, rows, results, called(source))
-    if summarize_too:
-        yield _summary_result(resources[SUMMARY_SOURCE], rows, results, called(SUMMARY_SOURCE))
+    for provider in [*selected, *([SUMMARY_PROVIDER] if summarize_too else [])]:
+        yield _provider_result(provider, clients[provider], rows, results, called(provider.SOURCE))
 
 
 @dg.asset(
