@@ -28,6 +28,7 @@ probe at once.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,40 +37,23 @@ from sqlalchemy.dialects import postgresql
 
 from phronesis_dagster.db.models import ProviderCircuitState
 from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.resources.call_ledger import (
+    LAST_ERROR_MAX_CHARS,
+    BreakerCount,
+    BreakerRow,
+    write_call,
+)
 from phronesis_dagster.resources.errors import CircuitOpenError
 
 logger = logging.getLogger(__name__)
 
 _T = ProviderCircuitState.__table__
-LAST_ERROR_MAX_CHARS = 500
 
 
 _STATE = sa.select(_T.c.state).where(_T.c.provider == sa.bindparam("s_provider"))
-
-
-def _build_bump() -> sa.Update:
-    """Count one outcome in the closed breaker's window (a new window once the old one is
-    over). Built once with bound parameters: building it per call cost more CPU than the
-    UPDATE itself, inside the write transaction."""
-    now = sa.bindparam("b_now", type_=_T.c.updated_at.type)
-    fail = sa.bindparam("b_fail", type_=sa.Integer())
-    expired = sa.or_(
-        _T.c.window_started_at.is_(None),
-        _T.c.window_started_at < sa.bindparam("b_window_start", type_=_T.c.updated_at.type),
-    )
-    return (
-        sa.update(_T)
-        .where(_T.c.provider == sa.bindparam("b_provider"), _T.c.state == "closed")
-        .values(
-            window_started_at=sa.case((expired, now), else_=_T.c.window_started_at),
-            window_calls=sa.case((expired, 1), else_=_T.c.window_calls + 1),
-            window_failures=sa.case((expired, fail), else_=_T.c.window_failures + fail),
-            updated_at=now,
-        )
-    )
-
-
-_BUMP = _build_bump()
+# How long a process admits calls on its last sight of a closed breaker without asking the
+# database again (see `CircuitBreaker.before_call`).
+ADMISSION_CACHE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -110,6 +94,10 @@ class CircuitBreaker:
         self.settings = settings
         self.log = log or logger
         self._row_ensured = False
+        # Monotonic time until which this handle admits calls without a read: set when it saw
+        # the row closed (an admission read or a call's write returning the row), cleared by
+        # every transition this handle makes. A cache of a read, not state: the breaker is the row.
+        self._closed_until = 0.0
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -158,11 +146,21 @@ class CircuitBreaker:
     def before_call(self) -> bool:
         """Admit a call. Returns True when this call is the half-open probe; raises
         `CircuitOpenError` when the call must be skipped."""
-        # Every call asks, so the common case (closed) is one prebuilt single-column read
-        # without a transaction; the full snapshot is read only when the circuit is not closed.
+        # Every call asks, so the common case (closed) costs no I/O: the row was seen closed
+        # less than ADMISSION_CACHE_SECONDS ago, by a read here or by the write of one of this
+        # process's calls (`note`), which returns the row. That staleness is safe: a call
+        # admitted on it is no different from one admitted just before another process opened
+        # the circuit (in flight when it opened; the breaker counts rates over a 60 s window and
+        # waits 30 s before probing); only "closed" is cached, so the half-open probe is still
+        # elected by a compare-and-set in the database; and any transition this handle makes
+        # (a trip, a hold such as SEC's block) clears the cache at once. Another process's hold
+        # reaches this one within 0.5 s (SEC: at most a few requests at 10/s).
+        if time.monotonic() < self._closed_until:
+            return False
         with self.app_db.connect() as conn:
             state = conn.execute(_STATE, {"s_provider": self.provider}).scalar_one_or_none()
         if state == "closed":
+            self._closed_until = time.monotonic() + ADMISSION_CACHE_SECONDS
             return False
         snap = self.snapshot()
         if snap.state == "closed":
@@ -227,6 +225,7 @@ class CircuitBreaker:
         keep the later time). Works from any state: a half-open probe that got the refusal
         holds the breaker open, and its own outcome report is then ignored. Returns the time
         the breaker is held open until."""
+        self._closed_until = 0.0
         now = self._now()
         until_db = self._db_time(until)
         reason = reason[:LAST_ERROR_MAX_CHARS]
@@ -275,111 +274,55 @@ class CircuitBreaker:
         """The provider failed (5xx, timeouts, 429 storms, malformed bodies)."""
         self._record(failed=True, probe=probe, error=error)
 
+    def count(self, *, failed: bool, probe: bool, error: str | None) -> BreakerCount:
+        """This breaker's count of one call outcome, for `call_ledger.write_call`."""
+        return BreakerCount(
+            provider=self.provider,
+            failed=failed,
+            probe=probe,
+            error=error,
+            min_calls=self.settings.min_calls,
+            failure_rate_threshold=self.settings.failure_rate_threshold,
+            window_seconds=self.settings.window_seconds,
+        )
+
     def _record(self, *, failed: bool, probe: bool, error: str | None) -> None:
-        error = error[:LAST_ERROR_MAX_CHARS] if error is not None else None
-        if probe:
-            self._finish_probe(failed=failed, error=error, now=self._now())
-            return
+        self._closed_until = 0.0
         with self.app_db.begin_short_write() as conn:
-            tripped = self.count_in(conn, failed=failed, error=error)
-        self.log_trip(tripped, error)
+            self._ensure_row(conn)
+            row = write_call(conn, None, self.count(failed=failed, probe=probe, error=error))
+        self.note(row, probe=probe, error=error)
 
-    def count_in(
-        self, conn: sa.Connection, *, failed: bool, error: str | None = None
-    ) -> tuple[int, int] | None:
-        """Count one outcome of a (non-probe) call inside the caller's write transaction
-        `conn`, opening the circuit when the window's failure rate crosses the threshold.
-        Returns (failures, calls) of the window when this outcome opened it: hand that to
-        `log_trip` once the transaction is committed."""
-        now = self._now()
-        if error is not None:
-            error = error[:LAST_ERROR_MAX_CHARS]
-        window_start = now - timedelta(seconds=self.settings.window_seconds)
-        bump_params = {
-            "b_provider": self.provider,
-            "b_now": now,
-            "b_window_start": window_start,
-            "b_fail": 1 if failed else 0,
-        }
-        values: dict = {"updated_at": now}
-        if error is not None:
-            values["last_error"] = error
-        self._ensure_row(conn)
-        conn.execute(_BUMP, bump_params)
-        if error is not None:
-            conn.execute(sa.update(_T).where(_T.c.provider == self.provider).values(**values))
-        if not failed:
-            return None
-        # Counts are ints: compare failures >= threshold * calls without division.
-        trip = (
-            sa.update(_T)
-            .where(
-                _T.c.provider == self.provider,
-                _T.c.state == "closed",
-                _T.c.window_calls >= self.settings.min_calls,
-                _T.c.window_failures >= _T.c.window_calls * self.settings.failure_rate_threshold,
-            )
-            .values(
-                state="open", opened_at=now, probe_started_at=None, open_until=None, updated_at=now
-            )
-        )
-        if conn.execute(trip).rowcount != 1:
-            return None
-        row = conn.execute(
-            sa.select(_T.c.window_failures, _T.c.window_calls).where(_T.c.provider == self.provider)
-        ).one()
-        return int(row.window_failures), int(row.window_calls)
-
-    def log_trip(self, tripped: tuple[int, int] | None, error: str | None) -> None:
-        """Warn that this process opened the circuit (`count_in`'s answer), if it did."""
-        if tripped is None:
-            return
-        self.log.warning(
-            "circuit breaker %s: closed -> open (%d of %d calls failed in the window; "
-            "last error: %s); calls skipped for %g s",
-            self.provider,
-            *tripped,
-            (error or "")[:LAST_ERROR_MAX_CHARS],
-            self.settings.reset_timeout_seconds,
-        )
-
-    def _finish_probe(self, *, failed: bool, error: str | None, now: datetime) -> None:
-        if failed:
-            values = dict(
-                state="open",
-                opened_at=now,
-                probe_started_at=None,
-                open_until=None,
-                last_error=error,
-                updated_at=now,
-            )
+    def note(self, row: BreakerRow | None, *, probe: bool, error: str | None) -> None:
+        """Take in the row a call's write left (`write_call`'s answer): refresh the admission
+        cache, and log the transition this process made (a trip, a probe's result)."""
+        if row is None or row.state != "closed":
+            self._closed_until = 0.0
         else:
-            values = dict(
-                state="closed",
-                opened_at=None,
-                probe_started_at=None,
-                open_until=None,
-                window_started_at=now,
-                window_calls=0,
-                window_failures=0,
-                updated_at=now,
+            self._closed_until = time.monotonic() + ADMISSION_CACHE_SECONDS
+        if row is None:
+            return
+        error = (error or "")[:LAST_ERROR_MAX_CHARS]
+        if row.tripped:
+            self.log.warning(
+                "circuit breaker %s: closed -> open (%d of %d calls failed in the window; "
+                "last error: %s); calls skipped for %g s",
+                self.provider,
+                row.window_failures,
+                row.window_calls,
+                error,
+                self.settings.reset_timeout_seconds,
             )
-        stmt = (
-            sa.update(_T)
-            .where(_T.c.provider == self.provider, _T.c.state == "half_open")
-            .values(**values)
-        )
-        with self.app_db.begin() as conn:
-            changed = conn.execute(stmt).rowcount == 1
-        if changed and failed:
+        elif probe and row.state == "open":
             self.log.warning(
                 "circuit breaker %s: half_open -> open, probe failed (%s)", self.provider, error
             )
-        elif changed:
+        elif probe:
             self.log.info("circuit breaker %s: half_open -> closed, probe succeeded", self.provider)
 
     def reset(self) -> None:
         """Close the breaker by hand (ops / tests)."""
+        self._closed_until = 0.0
         with self.app_db.begin() as conn:
             self._ensure_row(conn)
             conn.execute(

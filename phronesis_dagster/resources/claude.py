@@ -14,12 +14,12 @@ import functools
 import json
 import re
 import threading
-import time
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
+from phronesis_dagster.resources.call_guard import CallGuard, ProviderCall
 from phronesis_dagster.resources.contract import (
     EnrichmentProvider,
     ProspectInput,
@@ -32,7 +32,6 @@ from phronesis_dagster.resources.errors import (
     ProviderError,
     ProviderRequestError,
     ProviderUnavailableError,
-    RateLimitWaitExceeded,
 )
 from phronesis_dagster.resources.http_client import (
     CONNECT_TIMEOUT_SECONDS,
@@ -252,7 +251,7 @@ class ClaudeResource(ProviderResource, EnrichmentProvider):
     input_price_per_mtok: float = Field(default=HAIKU_INPUT_PRICE_PER_MTOK)
     output_price_per_mtok: float = Field(default=HAIKU_OUTPUT_PRICE_PER_MTOK)
 
-    _sdk: Any = PrivateAttr(default=None)  # an anthropic.Anthropic once first used
+    _sdk: anthropic.Anthropic | None = PrivateAttr(default=None)  # built at the first use
     # The first calls of a batch arrive on several threads at once: one of them builds the client.
     _sdk_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -293,25 +292,26 @@ class ClaudeResource(ProviderResource, EnrichmentProvider):
         )
         return self._sdk
 
-    # Each SDK attempt (first try and retries) takes a slot of the shared limit ...
+    # The SDK's attempts (first try and retries) belong to the guarded call of this thread:
+    # each takes a slot of the shared limit ...
     def _on_request(self, request: httpx2.Request) -> None:
-        self.rate_limiter.acquire()
-        request.extensions["phronesis_started"] = time.perf_counter()
+        call = CallGuard.current()
+        if call is None:  # the SDK used outside `summarize_prospect`: still within the limit
+            self.rate_limiter.acquire()
+        else:
+            call.attempt()
 
-    # ... and every failed attempt is counted (success is counted once parsing passed).
+    # ... and a failed attempt is written at once (the SDK may sleep before retrying it); the
+    # answer that succeeds is written with its cost once it is parsed.
     def _on_response(self, response: httpx2.Response) -> None:
         status = response.status_code
-        if status < 400:
+        call = CallGuard.current()
+        if call is None:
             return
-        started = response.request.extensions.get("phronesis_started")
-        latency = (time.perf_counter() - started) * 1000 if started else None
-        self.usage.record(
-            self.PROVIDER,
-            MESSAGES_PATH,
-            "rate_limited" if status == 429 else "failure",
-            http_status=status,
-            latency_ms=latency,
-        )
+        call.received()
+        if status >= 400:
+            call.answered("rate_limited" if status == 429 else "failure", http_status=status)
+            call.flush()
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         return (
@@ -334,57 +334,57 @@ class ClaudeResource(ProviderResource, EnrichmentProvider):
     def summarize_prospect(self, *, prospect: dict, sources: dict) -> ProspectSummary:
         """A validated `ProspectSummary` of the prospect from the given sources."""
         self._ensure_ready()
-        probe = self._admit(MESSAGES_PATH)
-        started = time.perf_counter()
-        try:
-            # `messages.create` with the schema `messages.parse` would send, parsed here: a
-            # truncated or refused answer is named by its stop_reason before anyone tries to
-            # read half a JSON document as a summary.
-            message = self.sdk.messages.create(
-                model=self.model,
-                max_tokens=self.max_output_tokens,
-                system=SYSTEM_PROMPT,
-                messages=[{"role": "user", "content": build_prompt(prospect, sources)}],
-                output_config={"format": {"type": "json_schema", "schema": _output_schema()}},
-            )
-            self._check_stop_reason(message, started, probe)
+        prompt = build_prompt(prospect, sources)
+        with self.guard.call(MESSAGES_PATH) as call:
+            try:
+                # `messages.create` with the schema `messages.parse` would send, parsed here: a
+                # truncated or refused answer is named by its stop_reason before anyone tries
+                # to read half a JSON document as a summary.
+                message = self.sdk.messages.create(
+                    model=self.model,
+                    max_tokens=self.max_output_tokens,
+                    system=SYSTEM_PROMPT,
+                    messages=[{"role": "user", "content": prompt}],
+                    output_config={"format": {"type": "json_schema", "schema": _output_schema()}},
+                )
+            except Exception as exc:  # noqa: BLE001 - translated, then settled by the guard
+                error = self._translate(exc)
+                if error is exc:
+                    raise
+                raise error from None
+            cost = self._message_cost(message)
+            self._check_stop_reason(message, call, cost)
             text = "".join(b.text for b in message.content if getattr(b, "type", "") == "text")
-            parsed = ProspectSummary.model_validate_json(text) if text else None
+            try:
+                parsed = ProspectSummary.model_validate_json(text) if text else None
+            except ValidationError as exc:
+                call.answered("failure", http_status=200)
+                raise MalformedResponseError(
+                    self.PROVIDER,
+                    "structured output does not fit ProspectSummary: "
+                    f"{self._scrub(str(exc))[:300]}",
+                    http_status=200,
+                ) from None
             if parsed is None:
+                call.answered("failure", http_status=200)
                 raise MalformedResponseError(
                     self.PROVIDER,
                     f"no structured output (stop_reason={message.stop_reason})",
                 )
-        except ProviderAnswerError:
-            raise  # settled by `_check_stop_reason`
-        except Exception as exc:  # noqa: BLE001 - translated below
-            error = self._translate(exc)
-            if isinstance(error, MalformedResponseError):
-                self.usage.record(self.PROVIDER, MESSAGES_PATH, "failure", http_status=200)
-            if isinstance(error, ProviderUnavailableError) and not isinstance(
-                error, RateLimitWaitExceeded
-            ):
-                self._report(failed=True, probe=probe, error=str(error))
-            elif isinstance(error, MalformedResponseError):
-                self._report(failed=True, probe=probe, error=str(error))
-            elif not isinstance(error, RateLimitWaitExceeded):
-                self._report(failed=False, probe=probe)
-            if error is exc:
-                raise
-            raise error from None
-        usage = message.usage
-        self._settle(
-            MESSAGES_PATH,
-            "success",
-            failed=False,
-            probe=probe,
-            http_status=200,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            cost_usd=self.cost_usd(usage.input_tokens, usage.output_tokens),
-        )
+            call.finish("success", http_status=200, cost_usd=cost)
         return parsed
 
-    def _check_stop_reason(self, message: Any, started: float, probe: bool) -> None:
+    def _message_cost(self, message: anthropic.types.Message) -> float | None:
+        """What the answer cost (its token counts x the configured prices), if it says."""
+        usage = getattr(message, "usage", None)
+        try:
+            return self.cost_usd(int(usage.input_tokens), int(usage.output_tokens))
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+    def _check_stop_reason(
+        self, message: anthropic.types.Message, call: ProviderCall, cost: float | None
+    ) -> None:
         """Raise `ProviderAnswerError` for an answer that ended without a whole summary:
         `max_tokens` (the structured output is cut off), `refusal` (Claude declined) or
         `model_context_window_exceeded`. Anthropic answered and charged the tokens, so the call
@@ -398,22 +398,8 @@ class ClaudeResource(ProviderResource, EnrichmentProvider):
         }.get(reason)
         if explain is None:
             return
-        usage = getattr(message, "usage", None)
-        try:
-            cost = self.cost_usd(int(usage.input_tokens), int(usage.output_tokens))
-        except (AttributeError, TypeError, ValueError):
-            cost = None
         error = ProviderAnswerError(self.PROVIDER, explain, http_status=200)
-        self._settle(
-            MESSAGES_PATH,
-            "failure",
-            failed=False,
-            probe=probe,
-            error=str(error),
-            http_status=200,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            cost_usd=cost,
-        )
+        call.finish("failure", http_status=200, cost_usd=cost, failed=False)
         raise error
 
     def _translate(self, exc: Exception) -> Exception:
@@ -424,19 +410,12 @@ class ClaudeResource(ProviderResource, EnrichmentProvider):
         # Our own errors raised inside the SDK's HTTP hooks come back wrapped.
         if isinstance(exc.__cause__, ProviderError):
             return exc.__cause__
-        if isinstance(exc, ValidationError):
-            return MalformedResponseError(
-                self.PROVIDER,
-                f"structured output does not fit ProspectSummary: {self._scrub(str(exc))[:300]}",
-                http_status=200,
-            )
+        # A timeout or lost connection: the guard records the attempt that got no answer.
         if isinstance(exc, anthropic.APITimeoutError):
-            self.usage.record(self.PROVIDER, MESSAGES_PATH, "failure")
             return ProviderUnavailableError(
                 self.PROVIDER, f"timed out after {self.max_retries + 1} attempts"
             )
         if isinstance(exc, anthropic.APIConnectionError):
-            self.usage.record(self.PROVIDER, MESSAGES_PATH, "failure")
             return ProviderUnavailableError(
                 self.PROVIDER, f"connection failed after {self.max_retries + 1} attempts"
             )

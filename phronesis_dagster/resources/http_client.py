@@ -1,8 +1,10 @@
-"""The shared base of the provider resources: HTTP session, retries, breaker, limit, usage.
+"""The shared base of the provider resources: HTTP session, retries, and the call guard.
 
-Every provider call goes through `ProviderResource._call`:
+Every HTTP provider call goes through `ProviderResource._call`, inside the provider's
+`CallGuard` (`call_guard.py`: breaker admission, a shared rate-limit slot per attempt, and one
+write of usage + call log + breaker outcome when the call is decided):
 
-1. the shared circuit breaker admits the call (or raises `CircuitOpenError` without any I/O);
+1. the shared circuit breaker admits the call (or raises `CircuitOpenError` without a request);
 2. each attempt first takes a slot from the shared rate limiter, then sends the request;
 3. tenacity retries 429, 5xx, timeouts and connection errors with exponential backoff and
    jitter, waiting at least what `Retry-After` asks (capped); 401/403 and other 4xx are raised
@@ -11,7 +13,7 @@ Every provider call goes through `ProviderResource._call`:
 4. a 429 whose wait is longer than any retry (a spent hour/day quota window) is not retried:
    the shared breaker is held open until the window resets (`CircuitBreaker.hold_open`), and
    so are refusals a provider module marks with `hold_until` (credentials, credits);
-5. the outcome is counted in `api_usage` / `api_call_log` and reported to the breaker.
+5. the guard's one write records the outcome in `api_usage` / `api_call_log` and the breaker.
 
 State that must hold across Dagster runs (breaker, rate-limit budget, usage) lives in the app
 database; the `httpx.Client` is per resource instance and closed at teardown.
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import email.utils
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,9 +40,9 @@ from tenacity import (
 )
 
 from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.resources.call_guard import CallGuard, ProviderCall
 from phronesis_dagster.resources.circuit_breaker import BreakerSettings, CircuitBreaker
 from phronesis_dagster.resources.errors import (
-    CircuitOpenError,
     MalformedResponseError,
     ProviderAuthError,
     ProviderConfigError,
@@ -49,10 +50,9 @@ from phronesis_dagster.resources.errors import (
     ProviderQuotaExhausted,
     ProviderRequestError,
     ProviderUnavailableError,
-    RateLimitWaitExceeded,
 )
 from phronesis_dagster.resources.rate_limit import SharedRateLimiter
-from phronesis_dagster.resources.usage import Outcome, UsageTracker
+from phronesis_dagster.resources.usage import UsageTracker
 
 T = TypeVar("T")
 
@@ -196,6 +196,8 @@ class ProviderResource(dg.ConfigurableResource):
     # A handle on the shared breaker row (its state stays in the database); kept so the row's
     # "ensure it exists" INSERT runs once per resource instance, not on every call.
     _breaker: CircuitBreaker | None = PrivateAttr(default=None)
+    # The bookkeeping of every call (handles only; built at the first call, after set-up).
+    _guard: CallGuard | None = PrivateAttr(default=None)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -334,34 +336,33 @@ class ProviderResource(dg.ConfigurableResource):
 
     @property
     def usage(self) -> UsageTracker:
+        """Records an attempt outside a guarded call (the breaker is not told)."""
         return UsageTracker(self.app_db, run_id=self._run_id)
+
+    @property
+    def guard(self) -> CallGuard:
+        """Admission, rate-limit slots and the one write of this provider's calls."""
+        guard = self._guard
+        if guard is None:
+            with self._client_lock:
+                if self._guard is None:
+                    self._guard = CallGuard(
+                        self.PROVIDER,
+                        self.app_db,
+                        self.breaker,
+                        self.limiter_for,
+                        run_id=self._run_id,
+                        scrub=self._scrub,
+                        log=self.log,
+                    )
+                guard = self._guard
+        return guard
 
     def _scrub(self, text: str) -> str:
         for secret in self.secrets():
             if secret:
                 text = text.replace(secret, "***")
         return text
-
-    def _admit(self, endpoint: str) -> bool:
-        """Ask the breaker; True = this call is the half-open probe."""
-        try:
-            return self.breaker.before_call()
-        except CircuitOpenError:
-            self.usage.record(self.PROVIDER, endpoint, "circuit_open")
-            raise
-        except Exception as exc:  # noqa: BLE001 - a breaker store outage must not stop calls
-            self.log.warning(
-                "circuit breaker %s unavailable (%s); calling anyway", self.PROVIDER, exc
-            )
-            return False
-
-    def _hold(self, exc: ProviderError) -> None:
-        """Hold the shared breaker open until `exc.hold_until`; never raises."""
-        assert exc.hold_until is not None
-        try:
-            self.breaker.hold_open(exc.hold_until, self._scrub(str(exc)))
-        except Exception as err:  # noqa: BLE001 - bookkeeping must not hide the refusal
-            self.log.warning("circuit breaker %s not held open: %s", self.PROVIDER, err)
 
     def refusal(self, response: httpx.Response, method: str, endpoint: str) -> ProviderError | None:
         """A provider's own reading of an error status (its documented codes), or None for the
@@ -379,47 +380,6 @@ class ProviderResource(dg.ConfigurableResource):
         """`hold_until` for refused credentials or credits."""
         return datetime.now(UTC) + timedelta(seconds=self.refusal_hold_seconds)
 
-    def _report(self, *, failed: bool, probe: bool, error: str = "") -> None:
-        try:
-            if failed:
-                self.breaker.record_failure(error, probe=probe)
-            else:
-                self.breaker.record_success(probe=probe)
-        except Exception as exc:  # noqa: BLE001
-            self.log.warning("circuit breaker %s not updated: %s", self.PROVIDER, exc)
-
-    def _settle(
-        self,
-        endpoint: str,
-        outcome: Outcome,
-        *,
-        failed: bool,
-        probe: bool,
-        error: str | None = None,
-        http_status: int | None = None,
-        latency_ms: float | None = None,
-        cost_usd: float | None = None,
-    ) -> None:
-        """Count a finished call in `api_usage`/`api_call_log` and in the breaker's window, in
-        one write transaction (one database round trip per call instead of two). Never raises:
-        bookkeeping must not fail enrichment. A half-open probe takes the breaker's own path."""
-        usage = self.usage
-        details = {"http_status": http_status, "latency_ms": latency_ms, "cost_usd": cost_usd}
-        if probe:
-            usage.record(self.PROVIDER, endpoint, outcome, **details)
-            self._report(failed=failed, probe=True, error=error or "")
-            return
-        try:
-            with self.app_db.begin_short_write() as conn:
-                usage.write(conn, self.PROVIDER, endpoint, outcome, **details)
-                tripped = self.breaker.count_in(conn, failed=failed, error=error)
-        except Exception as exc:  # noqa: BLE001
-            self.log.warning(
-                "usage and circuit breaker %s not updated for %s: %s", self.PROVIDER, endpoint, exc
-            )
-            return
-        self.breaker.log_trip(tripped, error)
-
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_exponential_jitter(
             initial=self.retry_min_wait_seconds, max=self.retry_max_wait_seconds
@@ -431,6 +391,9 @@ class ProviderResource(dg.ConfigurableResource):
         return backoff
 
     def _before_sleep(self, state: RetryCallState) -> None:
+        # The failed attempt is written before the backoff, so a kill during it loses nothing.
+        if (call := CallGuard.current()) is not None:
+            call.flush()
         exc = state.outcome.exception() if state.outcome else None
         self.log.info(
             "%s: attempt %d failed (%s); retrying in %.2f s",
@@ -457,9 +420,9 @@ class ProviderResource(dg.ConfigurableResource):
     ) -> T | None:
         """One logical provider call (with retries). Returns None on 404 / no match."""
         self._ensure_ready()
-        probe = self._admit(endpoint)
-        try:
-            response, latency_ms = self._send(
+        with self.guard.call(endpoint) as call:
+            response = self._send(
+                call,
                 endpoint=endpoint,
                 method=method,
                 url=url,
@@ -468,75 +431,40 @@ class ProviderResource(dg.ConfigurableResource):
                 headers=headers,
                 not_found_is_empty=not_found_is_empty,
             )
-        except RateLimitWaitExceeded:
-            # Our own budget, not the provider's health: the breaker is not told (a probe
-            # that never reports back is taken over after the probe timeout).
-            raise
-        except ProviderError as exc:
-            # 401/403/4xx: the provider answered, so it is healthy; unless it said it refuses
-            # every call until a given time, which holds the breaker open for every process.
-            if exc.hold_until is None:
-                self._report(
-                    failed=isinstance(exc, ProviderUnavailableError),
-                    probe=probe,
-                    error=str(exc),
-                )
-                raise
-            self._hold(exc)
-            raise
-        except BaseException:
-            self._report(failed=False, probe=probe)
-            raise
-
-        if response.status_code == 404 and not_found_is_empty:
-            self._settle(
-                endpoint,
-                "not_found",
-                failed=False,
-                probe=probe,
-                http_status=404,
-                latency_ms=latency_ms,
-                cost_usd=0.0,
-            )
-            return None
-        try:
-            result = parse(response)
-        except (ValueError, KeyError, TypeError, ValidationError, MalformedResponseError) as exc:
-            error = MalformedResponseError(
-                self.PROVIDER,
-                f"{endpoint}: response does not fit the expected shape "
-                f"({type(exc).__name__}: {self._scrub(str(exc))[:ERROR_BODY_EXCERPT_CHARS]})",
-                http_status=response.status_code,
-            )
-            self._settle(
-                endpoint,
-                "failure",
-                failed=True,
-                probe=probe,
-                error=str(error),
-                http_status=response.status_code,
-                latency_ms=latency_ms,
-            )
-            raise error from None
-        cost_usd = None
-        if cost is not None:
+            status = response.status_code
+            if status == 404 and not_found_is_empty:
+                call.finish("not_found", http_status=404, cost_usd=0.0)
+                return None
             try:
-                cost_usd = cost(result)
-            except Exception:  # noqa: BLE001 - cost is best effort
-                cost_usd = None
-        self._settle(
-            endpoint,
-            "not_found" if result is None else "success",
-            failed=False,
-            probe=probe,
-            http_status=response.status_code,
-            latency_ms=latency_ms,
-            cost_usd=cost_usd,
-        )
-        return result
+                result = parse(response)
+            except (
+                ValueError,
+                KeyError,
+                TypeError,
+                ValidationError,
+                MalformedResponseError,
+            ) as exc:
+                call.answered("failure", http_status=status)
+                raise MalformedResponseError(
+                    self.PROVIDER,
+                    f"{endpoint}: response does not fit the expected shape "
+                    f"({type(exc).__name__}: {self._scrub(str(exc))[:ERROR_BODY_EXCERPT_CHARS]})",
+                    http_status=status,
+                ) from None
+            cost_usd = None
+            if cost is not None:
+                try:
+                    cost_usd = cost(result)
+                except Exception:  # noqa: BLE001 - cost is best effort
+                    cost_usd = None
+            call.finish(
+                "not_found" if result is None else "success", http_status=status, cost_usd=cost_usd
+            )
+            return result
 
     def _send(
         self,
+        call: ProviderCall,
         *,
         endpoint: str,
         method: str,
@@ -545,7 +473,7 @@ class ProviderResource(dg.ConfigurableResource):
         params: dict[str, Any] | None,
         headers: dict[str, str] | None,
         not_found_is_empty: bool,
-    ) -> tuple[httpx.Response, float]:
+    ) -> httpx.Response:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
@@ -555,7 +483,15 @@ class ProviderResource(dg.ConfigurableResource):
         )
         try:
             return retrying(
-                self._attempt, endpoint, method, url, json, params, headers, not_found_is_empty
+                self._attempt,
+                call,
+                endpoint,
+                method,
+                url,
+                json,
+                params,
+                headers,
+                not_found_is_empty,
             )
         except _RetryableStatus as exc:
             raise ProviderUnavailableError(
@@ -583,6 +519,7 @@ class ProviderResource(dg.ConfigurableResource):
 
     def _attempt(
         self,
+        call: ProviderCall,
         endpoint: str,
         method: str,
         url: str,
@@ -590,24 +527,17 @@ class ProviderResource(dg.ConfigurableResource):
         params: dict[str, Any] | None,
         headers: dict[str, str] | None,
         not_found_is_empty: bool,
-    ) -> tuple[httpx.Response, float]:
-        self.limiter_for(endpoint).acquire()
-        started = time.perf_counter()
-        try:
-            response = self.http.request(method, url, json=json, params=params, headers=headers)
-        except httpx.TransportError:
-            latency_ms = (time.perf_counter() - started) * 1000
-            self.usage.record(self.PROVIDER, endpoint, "failure", latency_ms=latency_ms)
-            raise
-        latency_ms = (time.perf_counter() - started) * 1000
+    ) -> httpx.Response:
+        # A transport error leaves the attempt without an answer: the guard records it as a
+        # failure with its latency before the retry (or with the call's outcome).
+        call.attempt()
+        response = self.http.request(method, url, json=json, params=params, headers=headers)
+        call.received()
         status = response.status_code
         if status < 300 or (status == 404 and not_found_is_empty):
-            return response, latency_ms
+            return response
         detail = self._scrub(response.text[:ERROR_BODY_EXCERPT_CHARS].strip())
-        outcome = "rate_limited" if status == 429 else "failure"
-        self.usage.record(
-            self.PROVIDER, endpoint, outcome, http_status=status, latency_ms=latency_ms
-        )
+        call.answered("rate_limited" if status == 429 else "failure", http_status=status)
         if status < 400:
             # A redirect httpx could not follow (no Location): never an answer to parse.
             raise ProviderRequestError(
