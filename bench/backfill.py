@@ -32,16 +32,13 @@ from phronesis_dagster.assets.activity_partitions import (
     add_months,
     month_start,
 )
-from phronesis_dagster.assets.usage import (
-    activity_log,
-    usage_metrics_daily,
-    usage_metrics_daily_job,
-)
+from phronesis_dagster.assets.usage import activity_log, usage_metrics_daily
 from phronesis_dagster.checks.usage import USAGE_CHECKS
 from phronesis_dagster.db import migrate
 from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import COUNTER_COLUMNS, Tenant, User
 from phronesis_dagster.demo_data import insert_activity
+from phronesis_dagster.jobs import usage_metrics_daily_job
 from phronesis_dagster.resources.app_db import AppDatabase
 
 ADMIN_URL = os.environ.get(

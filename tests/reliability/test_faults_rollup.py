@@ -14,14 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from phronesis_dagster.assets.activity_partitions import activity_log_partitions
-from phronesis_dagster.assets.usage import (
-    activity_log,
-    usage_metrics_daily,
-    usage_metrics_daily_job,
-)
+from phronesis_dagster.assets.usage import activity_log, usage_metrics_daily
 from phronesis_dagster.checks.usage import USAGE_CHECKS, reconcile_result
 from phronesis_dagster.db.models import ActivityLog, Tenant, User
 from phronesis_dagster.demo_data import insert_activity
+from phronesis_dagster.jobs import usage_metrics_daily_job
 from tests.reliability.conftest import day_bounds, expected_usage, stored_usage
 
 pytestmark = pytest.mark.postgres
