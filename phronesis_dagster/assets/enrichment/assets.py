@@ -46,7 +46,7 @@ from phronesis_dagster.enrichment.constants import (
     SUMMARY_SOURCE,
 )
 from phronesis_dagster.enrichment.heartbeat import batch_heartbeat
-from phronesis_dagster.enrichment.progress import ProgressLogger
+from phronesis_dagster.enrichment.progress import ProgressLogger, job_progress_for_batch
 from phronesis_dagster.enrichment.requests import utcnow
 from phronesis_dagster.enrichment.store import (
     SourceOutcome,
@@ -333,7 +333,16 @@ def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentCon
     if summarize_too:
         work = {**work, SUMMARY_SOURCE: [q for p in rows if not waiting[p["id"]] for q in due(p)]}
     progress = ProgressLogger(
-        context.log.info, label=f"{batch_key} calls", total=sum(len(v) for v in work.values())
+        context.log.info,
+        label=f"{batch_key} calls",
+        total=sum(len(v) for v in work.values()),
+        # The web app's bulk jobs move as prospects finish (enrichment/progress.py).
+        listener=job_progress_for_batch(
+            engine,
+            batch_key,
+            calls_per_prospect=len(selected) + int(summarize_too),
+            log=context.log.warning,
+        ),
     )
 
     def call(source: str, p: Mapping[str, Any]) -> SourceOutcome:
@@ -351,6 +360,7 @@ def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentCon
         progress=progress,
         follow_up=(SUMMARY_SOURCE, follow_up) if summarize_too else None,
     )
+    progress.close()
     results.update(fresh)
 
     def called(source: str) -> int:

@@ -174,7 +174,7 @@ def run_calls(
                 source, prospect = pending.pop(fut)
                 outcome = fut.result()
                 out[(prospect["id"], source)] = outcome
-                progress.advance()
+                progress.advance(source=source, prospect=prospect, outcome=outcome)
                 if follow_up is not None and source != follow_up[0]:
                     for nxt in follow_up[1](source, prospect, outcome):
                         progress.extend(1)
