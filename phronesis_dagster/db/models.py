@@ -60,6 +60,8 @@ LISTS_CREATED_COLUMN = "lists_created"
 ENRICHMENT_STATUSES: tuple[str, ...] = ("pending", "in_progress", "complete", "failed")
 REQUEST_STATUSES: tuple[str, ...] = ("pending", "queued", "running", "done", "rejected", "failed")
 JOB_STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
+# enrichment_jobs.phase (0004): where the job's work is, for the admin UI's progress bar.
+JOB_PHASES: tuple[str, ...] = ("queued", "enriching", "summarizing", "done")
 # Provider names (api_usage, api_call_log, ...) and the keys of
 # prospects.enrichment_source_status are the provider registry's (resources/registry.py:
 # `PROVIDER`, `SOURCE`; EDGAR's source key is `sec`, its provider name `edgar`). No column of
@@ -242,8 +244,23 @@ class EnrichmentJob(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=_now())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Live progress (0004), rewritten while batches run (enrichment/progress.py): `queued` (no
+    # batch of the job running), `enriching` (a running prospect still waits for a data
+    # source), `summarizing` (only summaries outstanding), `done` (no request open).
+    phase: Mapped[str] = mapped_column(sa.Text, server_default="queued")
+    # Seconds left at the job's pace so far (prospects done by runs / time since started_at);
+    # NULL until the first prospect is done, 0 when the job is.
+    eta_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    # The newest finds, oldest first, at most 20: [{"prospect_id", "source", "text", "at"}];
+    # text like "3 insider trades found for Avery Stone", never contact data.
+    highlights: Mapped[list] = mapped_column(JSONDoc, server_default=sa.text("'[]'::jsonb"))
+    progress_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    __table_args__ = (_in_check("status", JOB_STATUSES, "ck_enrichment_jobs_status"),)
+    __table_args__ = (
+        _in_check("status", JOB_STATUSES, "ck_enrichment_jobs_status"),
+        _in_check("phase", JOB_PHASES, "ck_enrichment_jobs_phase"),
+    )
 
 
 class EnrichmentRequest(Base):
@@ -272,6 +289,7 @@ class EnrichmentRequest(Base):
         sa.Index("ix_enrichment_requests_status_id", "status", "id"),
         sa.Index("ix_enrichment_requests_batch_key", "batch_key"),
         sa.Index("ix_enrichment_requests_prospect", "prospect_id"),
+        sa.Index("ix_enrichment_requests_job_id", "job_id"),
     )
 
 

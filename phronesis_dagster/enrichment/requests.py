@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, UtcDateTime
 from phronesis_dagster.db.sql_files import load_sql
+from phronesis_dagster.enrichment.progress import write_job_progress
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_STALENESS = timedelta(days=7)
@@ -368,19 +369,17 @@ def outstanding_bulk_batches(conn: sa.Connection) -> dict[uuid.UUID, int]:
 
 
 def refresh_jobs(conn: sa.Connection, job_ids: Iterable[uuid.UUID], *, now: datetime) -> None:
-    """Recompute counters, status and error log of the given bulk jobs from their requests.
+    """Recompute counters, live progress, status and error log of the given bulk jobs from
+    their requests and stored results (`write_job_progress`).
 
-    The first statement takes the job row's write lock, so the reads after it see every commit
-    before it and two runs finishing batches of one job at once cannot overwrite each other with
-    a stale error log.
+    That first locks the job rows, so the reads after it see every commit before it and two runs
+    finishing batches of one job at once cannot overwrite each other with stale counts or a
+    stale error log.
     """
-    counts_sql = sa.text(load_sql("enrichment_job_counts")).bindparams(
-        sa.bindparam("now", type_=UtcDateTime)
-    )
     errors_sql = sa.text(load_sql("enrichment_job_errors")).columns(at=UtcDateTime)
     job = EnrichmentJob.__table__
+    write_job_progress(conn, job_ids, now=now)
     for job_id in sorted(set(job_ids), key=str):
-        conn.execute(counts_sql, {"job_id": job_id, "now": now})
         row = conn.execute(
             sa.select(job.c.total, job.c.processed, job.c.succeeded, job.c.failed).where(
                 job.c.id == job_id
@@ -396,7 +395,8 @@ def refresh_jobs(conn: sa.Connection, job_ids: Iterable[uuid.UUID], *, now: date
                 EnrichmentRequest.status.in_(("queued", "running")),
             )
         ).scalar_one()
-        finished = row.processed >= row.total
+        # Live counts reach the total while the last batch still closes its requests.
+        finished = row.processed >= row.total and not active
         if finished:
             status = "failed" if row.total and row.succeeded == 0 else "done"
         elif active or row.processed:

@@ -43,7 +43,7 @@ from phronesis_dagster.enrichment.constants import (
 )
 from phronesis_dagster.enrichment.cpu_priority import bulk_run_niceness, lower_process_priority
 from phronesis_dagster.enrichment.heartbeat import batch_heartbeat
-from phronesis_dagster.enrichment.progress import ProgressLogger
+from phronesis_dagster.enrichment.progress import ProgressLogger, job_progress_for_batch
 from phronesis_dagster.enrichment.requests import BULK, LANE_TAG, utcnow
 from phronesis_dagster.enrichment.store import (
     SourceOutcome,
@@ -276,7 +276,16 @@ def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentCon
     if summarize_too:
         work[SUMMARY_PROVIDER] = [q for p in inputs.values() if not waiting[p.id] for q in due(p)]
     progress = ProgressLogger(
-        context.log.info, label=f"{batch_key} calls", total=sum(len(v) for v in work.values())
+        context.log.info,
+        label=f"{batch_key} calls",
+        total=sum(len(v) for v in work.values()),
+        # The web app's bulk jobs move as prospects finish (enrichment/progress.py).
+        listener=job_progress_for_batch(
+            engine,
+            batch_key,
+            calls_per_prospect=len(selected) + int(summarize_too),
+            log=context.log.warning,
+        ),
     )
     fresh = run_calls(
         engine=engine,
@@ -288,6 +297,7 @@ def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentCon
         progress=progress,
         follow_up=(SUMMARY_PROVIDER, follow_up) if summarize_too else None,
     )
+    progress.close()
     results.update(fresh)
 
     def called(source: str) -> int:

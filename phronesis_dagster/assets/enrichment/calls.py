@@ -136,7 +136,12 @@ def run_calls(
                 provider, prospect = pending.pop(fut)
                 outcome = fut.result()
                 out[(prospect.id, provider.SOURCE)] = outcome
-                progress.advance()
+                # The jobs' progress reads the prospect's id and name only: no contact data.
+                progress.advance(
+                    source=provider.SOURCE,
+                    prospect={"id": prospect.id, "name": prospect.name},
+                    outcome=outcome,
+                )
                 if follow_up is not None and provider is not follow_up[0]:
                     for nxt in follow_up[1](provider, prospect, outcome):
                         progress.extend(1)
