@@ -19,7 +19,6 @@ from typing import Any
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from phronesis_dagster.assets.enrichment.runner import execute_batch
 
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, Prospect
 from phronesis_dagster.demo_data import insert_demo_prospects
@@ -31,6 +30,7 @@ from phronesis_dagster.enrichment.progress import (
 )
 from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment, utcnow
 from phronesis_dagster.enrichment.store import SourceOutcome, fail_batch
+from phronesis_dagster.local_runner import execute_batch
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
 from tests.enrichment.fixtures import add_tenant
@@ -71,7 +71,9 @@ def batch_job(app_db: AppDatabase, batch_size: int) -> list[str]:
 
 
 def start_run(db_url: str, emulator_url: str, batch: str, log: Path) -> subprocess.Popen:
-    """One batch run in a fresh process, as the run launcher starts one."""
+    """One batch run in a fresh process, as the run launcher starts one, with two calls in
+    flight per provider: prospects then finish one after another over seconds, instead of all
+    in the same few hundred milliseconds, which no progress write could catch in between."""
     env = {
         **os.environ,
         "PHRONESIS_PROVIDER_MODE": "emulator",
@@ -80,7 +82,7 @@ def start_run(db_url: str, emulator_url: str, batch: str, log: Path) -> subproce
     }
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "phronesis_dagster.assets.enrichment.runner", db_url, batch],
+            [sys.executable, "-m", "phronesis_dagster.local_runner", db_url, batch, "2"],
             cwd=REPO,
             env=env,
             stdout=out,
