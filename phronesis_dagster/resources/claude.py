@@ -300,6 +300,8 @@ class ClaudeResource(ProviderResource, EnrichmentProvider):
             self.rate_limiter.acquire()
         else:
             call.attempt()
+            # The slot is taken when the request goes on the wire (see `ProviderCall.on_wire`).
+            request.extensions["trace"] = call.on_wire
 
     # ... and a failed attempt is written at once (the SDK may sleep before retrying it); the
     # answer that succeeds is written with its cost once it is parsed.

@@ -1,11 +1,12 @@
 """The shared base of the provider resources: HTTP session, retries, and the call guard.
 
 Every HTTP provider call goes through `ProviderResource._call`, inside the provider's
-`CallGuard` (`call_guard.py`: breaker admission, a shared rate-limit slot per attempt, and one
+`CallGuard` (`call_guard.py`: breaker admission, a shared rate-limit slot per request, and one
 write of usage + call log + breaker outcome when the call is decided):
 
 1. the shared circuit breaker admits the call (or raises `CircuitOpenError` without a request);
-2. each attempt first takes a slot from the shared rate limiter, then sends the request;
+2. each request takes a slot from the shared rate limiter once its connection is ready, just
+   before its headers are written (redirect hops included; `ProviderCall.on_wire`);
 3. tenacity retries 429, 5xx, timeouts and connection errors with exponential backoff and
    jitter, waiting at least what `Retry-After` asks (capped); 401/403 and other 4xx are raised
    at once; 404 is a normal "no match" (`None`); redirects are followed (at most
@@ -531,7 +532,14 @@ class ProviderResource(dg.ConfigurableResource):
         # A transport error leaves the attempt without an answer: the guard records it as a
         # failure with its latency before the retry (or with the call's outcome).
         call.attempt()
-        response = self.http.request(method, url, json=json, params=params, headers=headers)
+        response = self.http.request(
+            method,
+            url,
+            json=json,
+            params=params,
+            headers=headers,
+            extensions={"trace": call.on_wire},
+        )
         call.received()
         status = response.status_code
         if status < 300 or (status == 404 and not_found_is_empty):

@@ -5,6 +5,7 @@ usage counting."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +31,7 @@ from phronesis_dagster.resources.errors import (
     ProviderUnavailableError,
 )
 from phronesis_dagster.resources.exa import HIGHLIGHT_MAX_CHARACTERS, ExaResource, WebMentions
+from phronesis_dagster.resources.rate_limit import SharedRateLimiter
 from tests.resources import _workers
 from tests.resources.conftest import FAST, call_log, heal_after_first_failure, usage_row
 
@@ -475,6 +477,51 @@ def test_redirects_are_followed_never_parsed(emu, rdb, provider):
     emu.configure(faults={provider: {"scenario": "redirect_loop"}})
     with pytest.raises(ProviderRequestError, match="more than 5 redirects"):
         ONE_CALL[provider](res)
+
+
+def _count_slots(monkeypatch) -> list[str]:
+    """Every rate-limit slot taken from now on (the limiter itself still runs)."""
+    taken: list[str] = []
+    acquire = SharedRateLimiter.acquire
+
+    def counting(self: SharedRateLimiter) -> None:
+        acquire(self)
+        taken.append(self.provider)
+
+    monkeypatch.setattr(SharedRateLimiter, "acquire", counting)
+    return taken
+
+
+@pytest.mark.parametrize("provider", ["contactout", "exa", "apollo"])
+def test_every_request_on_the_wire_takes_a_slot_redirect_hops_too(emu, rdb, provider, monkeypatch):
+    # The provider counts each hop of a redirect as a request: so does the shared limit.
+    taken = _count_slots(monkeypatch)
+    emu.configure(faults={provider: {"scenario": "redirect"}})
+    res = make(provider, emu, rdb)
+    assert ONE_CALL[provider](res) is not None
+    assert requests_seen(emu, provider) == 2
+    assert len(taken) == 2
+
+
+def test_a_request_that_never_connects_takes_no_slot_but_is_logged(rdb, monkeypatch):
+    # The slot is taken once the connection is ready (TCP/TLS set-up never sits between the
+    # slot and the provider's count): a refused connection spends none of the shared budget,
+    # and each attempt is still in the call log as a failure.
+    taken = _count_slots(monkeypatch)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    res = ExaResource(
+        api_key=SECRET,
+        base_url=f"http://127.0.0.1:{port}",
+        app_db=rdb,
+        provider_mode="emulator",
+        **{**FAST, "max_retries": 1},
+    )
+    with pytest.raises(ProviderUnavailableError, match="connection failed after 2 attempts"):
+        ONE_CALL["exa"](res)
+    assert taken == []
+    assert [row["outcome"] for row in call_log(rdb, "exa")] == ["failure", "failure"]
 
 
 def test_exa_asks_for_highlights_by_characters_and_gets_them(emu, rdb):
