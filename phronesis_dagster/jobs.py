@@ -16,11 +16,13 @@ from phronesis_dagster.assets.usage import usage_metrics_daily
 
 usage_metrics_daily_job = dg.define_asset_job(
     "usage_metrics_daily_job",
-    # Downstream datasets (the tenant_activity_daily heatmap) share the daily partitions, so a
-    # backfill of past days refreshes them too instead of leaving them on the old numbers.
+    # Downstream datasets (the dashboard's platform_pulse_daily, funnel_daily and
+    # tenant_activity_daily) share the daily partitions, so a backfill of past days refreshes
+    # them too instead of leaving them on the old numbers.
     selection=dg.AssetSelection.assets(usage_metrics_daily).downstream(),
-    description="Recompute usage_metrics_daily (and its checks) and the tenant_activity_daily "
-    "heatmap for the selected UTC days. Use it for backfills from the UI.",
+    description="Recompute usage_metrics_daily (and its checks) and the dashboard datasets "
+    "that follow it (platform_pulse_daily, funnel_daily, tenant_activity_daily) for the "
+    "selected UTC days. Use it for backfills from the UI.",
     tags={"domain": "usage"},
 )
 

@@ -179,8 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="PNG to write")
     parser.add_argument("--chromium", help="Chromium/Chrome binary (default: found on PATH)")
-    parser.add_argument("--width", type=int, default=1600)
-    parser.add_argument("--height", type=int, default=1800)
+    # The page zooms the graph to fit the width and draws nodes with their full names only at
+    # 60% scale or more (below, names are cut to 18 characters): 1900 px is wide enough for
+    # that, and 3300 px tall enough for the four groups one above the other.
+    parser.add_argument("--width", type=int, default=1900)
+    parser.add_argument("--height", type=int, default=3300)
     parser.add_argument(
         "--budget-ms", type=int, default=15000, help="virtual time the page gets to render"
     )

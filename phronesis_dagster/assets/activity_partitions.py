@@ -20,6 +20,7 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
+from phronesis_dagster.assets.table_metadata import BOOL, STRING, table_metadata
 from phronesis_dagster.assets.usage import USAGE_GROUP, activity_log
 from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.resources.app_db import AppDatabase
@@ -141,9 +142,8 @@ def activity_log_partitions(
         f"created {len(result.created)} partitions, moved {result.rescued_rows} rows out of "
         f"{DEFAULT_PARTITION}, {result.left_in_default} rows left there"
     )
-    listing = "\n".join(
-        f"- `{name}`{' (new)' if name in result.created else ''}" for name in result.partitions
-    )
+    # No dagster/row_count: this asset is partition tables, not rows; the rows it moves stay
+    # rows of `activity_log` (the web app's asset) and are counted in rows_moved_from_default.
     return dg.MaterializeResult(
         metadata={
             "partitions_created": dg.MetadataValue.int(len(result.created)),
@@ -152,6 +152,10 @@ def activity_log_partitions(
             "rows_left_in_default": dg.MetadataValue.int(result.left_in_default),
             "months_ahead": dg.MetadataValue.int(config.months_ahead),
             "seconds": dg.MetadataValue.float(round(seconds, 3)),
-            "partitions": dg.MetadataValue.md(listing or "none"),
+            "partitions": table_metadata(
+                [{"partition": n, "created_now": n in result.created} for n in result.partitions],
+                [("partition", STRING), ("created_now", BOOL)],
+                {"created_now": "made by this materialization (else already attached)"},
+            ),
         }
     )

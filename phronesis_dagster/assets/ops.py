@@ -184,6 +184,7 @@ def enrichment_error_feed(
                     ("message", STRING),
                     ("record_shape", STRING),
                 ],
+                free_text=("message",),
             ),
         }
     )

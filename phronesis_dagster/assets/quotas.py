@@ -17,6 +17,7 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
+from phronesis_dagster.assets.table_metadata import FLOAT, INT, ROW_COUNT, STRING, table_metadata
 from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.partitions import intraday_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
@@ -191,7 +192,7 @@ def compute_burn(provider: str, day: date, calls: int, mtd_calls: int, quota: in
 
 
 def burn_bar(pct: float, width: int = BAR_WIDTH) -> str:
-    """`██████░░░░ 60.0%`: a text bar the Dagster UI's markdown renders readably."""
+    """`██████░░░░ 60.0%`: a text bar, readable at a glance in a table cell of the Dagster UI."""
     filled = min(width, max(0, round(pct / 100 * width)))
     return f"{'█' * filled}{'░' * (width - filled)} {pct:.1f}%"
 
@@ -229,8 +230,31 @@ def quota_check_specs() -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _summary(burns: Sequence[QuotaBurn]) -> dict[str, float]:
-    return {b.provider: round(b.pct_burned, 2) for b in burns}
+_BURN_DESCRIPTIONS = {
+    "burned": "month-to-date calls against the monthly quota",
+    "projected_month_end_calls": "at the month's pace so far",
+    "days_until_exhausted": "at that pace; empty when nothing was called this month",
+}
+
+
+def _burn_table(
+    burns: Sequence[QuotaBurn], columns: Sequence[tuple[str, str]]
+) -> dg.TableMetadataValue:
+    """`columns` of each provider's burn, one row per provider."""
+    rows = [
+        {
+            "provider": b.provider,
+            "burned": burn_bar(b.pct_burned),
+            "mtd_calls": b.mtd_calls,
+            "monthly_quota": b.monthly_quota,
+            "pct_burned": round(b.pct_burned, 2),
+            "projected_month_end_calls": round(b.projected_month_end_calls),
+            "projected_pct": round(b.projected_pct, 2),
+            "days_until_exhausted": _round(b.days_until_exhausted),
+        }
+        for b in burns
+    ]
+    return table_metadata(rows, [("provider", STRING), *columns], _BURN_DESCRIPTIONS)
 
 
 def projected_use_check(burns: Sequence[QuotaBurn]) -> dg.AssetCheckResult:
@@ -254,7 +278,14 @@ def projected_use_check(burns: Sequence[QuotaBurn]) -> dg.AssetCheckResult:
         ),
         metadata={
             "providers_over": ", ".join(b.provider for b in over) or "none",
-            "projected_pct": {b.provider: round(b.projected_pct, 2) for b in burns},
+            "projected_pct": _burn_table(
+                burns,
+                [
+                    ("projected_pct", FLOAT),
+                    ("projected_month_end_calls", INT),
+                    ("monthly_quota", INT),
+                ],
+            ),
         },
     )
 
@@ -278,83 +309,84 @@ def month_to_date_check(burns: Sequence[QuotaBurn]) -> dg.AssetCheckResult:
         ),
         metadata={
             "providers_over": ", ".join(b.provider for b in over) or "none",
-            "pct_burned": _summary(burns),
+            "pct_burned": _burn_table(
+                burns, [("pct_burned", FLOAT), ("mtd_calls", INT), ("monthly_quota", INT)]
+            ),
         },
     )
-
-
-def burn_chart_markdown(burns: Sequence[QuotaBurn]) -> str:
-    """Month-to-date burn against the quota, one bar per provider."""
-    if not burns:
-        return "_no providers_"
-    day = burns[0].day
-    lines = [
-        f"**Month-to-date quota burn, {day:%B %Y} (through {day.isoformat()})**",
-        "",
-        "| provider | burned | calls / quota | projected month end | days left |",
-        "|---|---|---|---|---|",
-    ]
-    for b in burns:
-        days_left = "—" if b.days_until_exhausted is None else f"{b.days_until_exhausted:.1f}"
-        lines.append(
-            f"| {b.provider} | `{burn_bar(b.pct_burned)}` | {b.mtd_calls:,} / "
-            f"{b.monthly_quota:,} | {b.projected_month_end_calls:,.0f} ({b.projected_pct:.0f}%) "
-            f"| {days_left} |"
-        )
-    return "\n".join(lines)
-
-
-_TABLE_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("provider", "string"),
-        dg.TableColumn("success", "int"),
-        dg.TableColumn("failed", "int"),
-        dg.TableColumn("rate_limited", "int"),
-        dg.TableColumn(
-            "web_app",
-            "int",
-            description="of the successes, made by the web app (Redis total - pipeline's)",
-        ),
-        dg.TableColumn("cost_usd", "float"),
-        dg.TableColumn("p50_ms", "float"),
-        dg.TableColumn("p95_ms", "float"),
-        dg.TableColumn("mtd_calls", "int"),
-        dg.TableColumn("quota", "int"),
-        dg.TableColumn("pct_burned", "float"),
-        dg.TableColumn("projected_pct", "float"),
-    ]
-)
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+_PROVIDER_COLUMNS = [
+    ("provider", STRING),
+    ("success", INT),
+    ("failed", INT),
+    ("rate_limited", INT),
+    ("web_app", INT),
+    ("cost_usd", FLOAT),
+    ("p50_ms", FLOAT),
+    ("p95_ms", FLOAT),
+    ("mtd_calls", INT),
+    ("quota", INT),
+    ("pct_burned", FLOAT),
+    ("projected_pct", FLOAT),
+]
+_PROVIDER_DESCRIPTIONS = {
+    "web_app": "of the successes, made by the web app (Redis total - pipeline's)",
+}
+
+
 def _provider_table(
     daily: Sequence[Mapping], burns: Mapping[str, QuotaBurn]
 ) -> dg.TableMetadataValue:
-    records = []
+    rows = []
     for row in daily:
         burn = burns.get(row["provider"])
-        records.append(
-            dg.TableRecord(
-                {
-                    "provider": row["provider"],
-                    "success": int(row["success_count"]),
-                    "failed": int(row["failure_count"]),
-                    "rate_limited": int(row["rate_limited_count"]),
-                    "web_app": int(row["web_app_count"]),
-                    "cost_usd": round(float(row["cost_usd"] or 0), 4),
-                    "p50_ms": _round(row["latency_p50_ms"]),
-                    "p95_ms": _round(row["latency_p95_ms"]),
-                    "mtd_calls": burn.mtd_calls if burn else None,
-                    "quota": burn.monthly_quota if burn else None,
-                    "pct_burned": _round(burn.pct_burned, 2) if burn else None,
-                    "projected_pct": _round(burn.projected_pct, 2) if burn else None,
-                }
-            )
+        rows.append(
+            {
+                "provider": row["provider"],
+                "success": int(row["success_count"]),
+                "failed": int(row["failure_count"]),
+                "rate_limited": int(row["rate_limited_count"]),
+                "web_app": int(row["web_app_count"]),
+                "cost_usd": round(float(row["cost_usd"] or 0), 4),
+                "p50_ms": _round(row["latency_p50_ms"]),
+                "p95_ms": _round(row["latency_p95_ms"]),
+                "mtd_calls": burn.mtd_calls if burn else None,
+                "quota": burn.monthly_quota if burn else None,
+                "pct_burned": _round(burn.pct_burned, 2) if burn else None,
+                "projected_pct": _round(burn.projected_pct, 2) if burn else None,
+            }
         )
-    return dg.MetadataValue.table(records, schema=_TABLE_SCHEMA)
+    return table_metadata(rows, _PROVIDER_COLUMNS, _PROVIDER_DESCRIPTIONS)
+
+
+def _shortfall_table(shares: Sequence[WebAppShare]) -> dg.TableMetadataValue:
+    """The (provider, day)s whose Redis total is short of the pipeline's own successes."""
+    return table_metadata(
+        [
+            {
+                "provider": s.provider,
+                "day": s.day,
+                "redis_total": s.redis_total,
+                "pipeline_successes": s.pipeline_successes,
+                "shortfall": s.shortfall,
+            }
+            for s in shares
+            if s.shortfall
+        ],
+        [
+            ("provider", STRING),
+            ("day", STRING),
+            ("redis_total", INT),
+            ("pipeline_successes", INT),
+            ("shortfall", INT),
+        ],
+        {"shortfall": "pipeline successes Redis is missing; the web-app share is clamped at 0"},
+    )
 
 
 def _exec_many(conn: sa.Connection, sql_name: str, rows: list[dict]) -> None:
@@ -499,6 +531,7 @@ def api_quota_daily(
     by_provider = {b.provider: b for b in burns}
     metadata: dict[str, dg.RawMetadataValue] = {
         "day": day.isoformat(),
+        ROW_COUNT: int(rows_written),
         "rows_written": int(rows_written),
         "providers": len(daily),
         "web_app_counters_upserted": len(shares),
@@ -506,15 +539,23 @@ def api_quota_daily(
         "pipeline_counted_in_redis_since": (
             counting_since.isoformat() if counting_since else "never"
         ),
-        # Pipeline successes missing from Redis, per provider:day (web-app share clamped at 0).
-        "redis_shortfall": dg.MetadataValue.json(
-            {f"{s.provider}:{s.day.isoformat()}": s.shortfall for s in shares if s.shortfall}
-        ),
+        "redis_shortfall": _shortfall_table(shares),
         "total_calls": sum(int(r["success_count"]) for r in daily),
         "total_cost_usd": round(sum(float(r["cost_usd"] or 0) for r in daily), 4),
         "seconds": round(time.monotonic() - started, 3),
         "providers_table": _provider_table(daily, by_provider),
-        "quota_burn_chart": dg.MetadataValue.md(burn_chart_markdown(burns)),
+        "quota_burn": _burn_table(
+            burns,
+            [
+                ("burned", STRING),
+                ("mtd_calls", INT),
+                ("monthly_quota", INT),
+                ("pct_burned", FLOAT),
+                ("projected_month_end_calls", INT),
+                ("projected_pct", FLOAT),
+                ("days_until_exhausted", FLOAT),
+            ],
+        ),
     }
     for b in burns:
         metadata[f"{b.provider}_pct_burned"] = round(b.pct_burned, 2)

@@ -15,6 +15,7 @@ from datetime import time as dtime
 import dagster as dg
 import sqlalchemy as sa
 
+from phronesis_dagster.assets.table_metadata import INT, ROW_COUNT, STRING, table_metadata
 from phronesis_dagster.db.models import COUNTER_COLUMNS, UtcDateTime
 from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.partitions import usage_daily_partitions
@@ -114,20 +115,20 @@ def rollup_usage_day(conn: sa.Connection, day: date) -> UsageRollupStats:
     )
 
 
-def top_tenants_markdown(stats: UsageRollupStats) -> str:
-    """A markdown table of the day's busiest tenants, for the materialization's metadata."""
-    if not stats.top_tenants:
-        return f"No activity on {stats.day.isoformat()}."
-    lines = [
-        "| tenant | name | active users | events | searches | enrichments |",
-        "|---:|---|---:|---:|---:|---:|",
-    ]
-    for row in stats.top_tenants:
-        lines.append(
-            f"| {row['tenant_id']} | {row['tenant_name'] or ''} | {row['active_users']} "
-            f"| {row['events']} | {row['searches']} | {row['enrichments']} |"
-        )
-    return "\n".join(lines)
+def top_tenants_table(stats: UsageRollupStats) -> dg.TableMetadataValue:
+    """The day's busiest tenants (up to TOP_TENANTS_IN_PREVIEW), for the materialization's
+    metadata; no rows on a day without activity."""
+    return table_metadata(
+        stats.top_tenants,
+        [
+            ("tenant_id", STRING),
+            ("tenant_name", STRING),
+            ("active_users", INT),
+            ("events", INT),
+            ("searches", INT),
+            ("enrichments", INT),
+        ],
+    )
 
 
 activity_log = dg.AssetSpec(
@@ -174,13 +175,13 @@ def usage_metrics_daily(
     return dg.MaterializeResult(
         metadata={
             "day": dg.MetadataValue.text(day.isoformat()),
-            "dagster/row_count": dg.MetadataValue.int(stats.rows_written),
+            ROW_COUNT: dg.MetadataValue.int(stats.rows_written),
             "rows_written": dg.MetadataValue.int(stats.rows_written),
             "tenants": dg.MetadataValue.int(stats.tenants),
             "users": dg.MetadataValue.int(stats.users),
             "events_counted": dg.MetadataValue.int(stats.events),
             "seconds": dg.MetadataValue.float(round(seconds, 3)),
             "database": dg.MetadataValue.text(app_db.display_url()),
-            "top_tenants": dg.MetadataValue.md(top_tenants_markdown(stats)),
+            "top_tenants": top_tenants_table(stats),
         }
     )

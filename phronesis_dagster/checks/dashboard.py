@@ -27,7 +27,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from phronesis_dagster.assets.table_metadata import INT, STRING, table_metadata
+from phronesis_dagster.assets.table_metadata import BOOL, FLOAT, INT, STRING, table_metadata
 from phronesis_dagster.db.sql_files import load_sql
 
 PULSE_KEY = dg.AssetKey("platform_pulse_daily")
@@ -123,7 +123,7 @@ def _comparison(
         {"figure": name, "dataset": ours, other: theirs, "agrees": name not in mismatched}
         for name, (ours, theirs) in figures.items()
     ]
-    value_type = "float" if any(isinstance(v, float) for v, _ in figures.values()) else INT
+    value_type = FLOAT if any(isinstance(v, float) for v, _ in figures.values()) else INT
     return dg.AssetCheckResult(
         check_name=check_name,
         asset_key=asset_key,
@@ -145,7 +145,7 @@ def _comparison(
                     ("figure", STRING),
                     ("dataset", value_type),
                     (other, value_type),
-                    ("agrees", "bool"),
+                    ("agrees", BOOL),
                 ],
             ),
         },

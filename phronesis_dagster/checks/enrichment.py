@@ -10,6 +10,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from phronesis_dagster.assets.enrichment.assets import enriched_prospects
+from phronesis_dagster.assets.table_metadata import BOOL, FLOAT, INT, STRING, table_metadata
 from phronesis_dagster.db.models import UtcDateTime
 from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.enrichment.requests import as_utc, utcnow
@@ -46,7 +47,14 @@ def stuck_prospects_result(
         metadata={
             "stuck_prospects": len(rows),
             "oldest_since": oldest.isoformat() if oldest else "",
-            "prospect_ids_sample": dg.MetadataValue.json([str(r.id) for r in rows[:50]]),
+            "prospects_sample": table_metadata(
+                [
+                    {"prospect_id": r.id, "tenant_id": r.tenant_id, "since": as_utc(r.updated_at)}
+                    for r in rows[:50]
+                ],
+                [("prospect_id", STRING), ("tenant_id", STRING), ("since", STRING)],
+                {"since": "in_progress since (the 50 longest stuck)"},
+            ),
         },
     )
 
@@ -82,10 +90,29 @@ def failure_rate_result(
         + ", ".join(f"{s} {r:.0%}" for s, r in sorted(over.items())),
         metadata={
             "threshold": threshold,
-            "failure_rate_by_source": dg.MetadataValue.json(
-                {s: round(f / c, 3) if c else 0.0 for s, (f, c) in rates.items()}
+            "failure_rate_by_source": table_metadata(
+                [
+                    {
+                        "source": s,
+                        "calls": c,
+                        "failures": f,
+                        "failure_rate": round(f / c, 3) if c else 0.0,
+                        "over_threshold": s in over,
+                    }
+                    for s, (f, c) in rates.items()
+                ],
+                [
+                    ("source", STRING),
+                    ("calls", INT),
+                    ("failures", INT),
+                    ("failure_rate", FLOAT),
+                    ("over_threshold", BOOL),
+                ],
+                {
+                    "failures": "failed or circuit_open",
+                    "over_threshold": f"counts only with at least {min_calls} calls",
+                },
             ),
-            "calls_by_source": dg.MetadataValue.json({s: c for s, (_, c) in rates.items()}),
         },
     )
 

@@ -12,6 +12,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from phronesis_dagster.assets.activity_partitions import DEFAULT_PARTITION, activity_log_partitions
+from phronesis_dagster.assets.table_metadata import INT, STRING, table_metadata
 from phronesis_dagster.assets.usage import (
     _counters,
     day_window_params,
@@ -33,14 +34,17 @@ def unique_key_result(app_db: AppDatabase, day: date) -> dg.AssetCheckResult:
         dups = conn.execute(
             sql_statement(load_sql("usage_check_duplicate_keys")), {"day": day}
         ).all()
-    preview = "\n".join(f"- tenant {r.tenant_id}, user {r.user_id}: {r.copies} rows" for r in dups)
     return dg.AssetCheckResult(
         check_name=USAGE_UNIQUE_KEY_CHECK,
         passed=not dups,
         metadata={
             "day": day.isoformat(),
             "duplicate_keys": len(dups),
-            "duplicates": dg.MetadataValue.md(preview or "none"),
+            "duplicates": table_metadata(
+                [r._mapping for r in dups],
+                [("tenant_id", STRING), ("user_id", STRING), ("copies", INT)],
+                {"copies": "rows with this key on the day (the first 20 keys)"},
+            ),
         },
     )
 
@@ -68,8 +72,6 @@ def reconcile_result(app_db: AppDatabase, day: date) -> dg.AssetCheckResult:
         if int(source[column]) != int(usage[column])
     }
     bad_rows = int(usage["rows_not_adding_up"])
-    lines = [f"| {c} | {s} | {u} |" for c, (s, u) in mismatches.items()]
-    table = "| counter | activity_log | usage_metrics_daily |\n|---|---:|---:|\n" + "\n".join(lines)
     return dg.AssetCheckResult(
         check_name=USAGE_RECONCILES_CHECK,
         passed=not mismatches and bad_rows == 0,
@@ -78,7 +80,14 @@ def reconcile_result(app_db: AppDatabase, day: date) -> dg.AssetCheckResult:
             "events_in_activity_log": int(source["total"]),
             "events_in_usage": int(usage["total"]),
             "rows_not_adding_up": bad_rows,
-            "mismatches": dg.MetadataValue.md(table if lines else "none"),
+            "mismatches": table_metadata(
+                [
+                    {"counter": c, "activity_log": s, "usage_metrics_daily": u}
+                    for c, (s, u) in mismatches.items()
+                ],
+                [("counter", STRING), ("activity_log", INT), ("usage_metrics_daily", INT)],
+                {"activity_log": "the day's events of the counter's action type"},
+            ),
         },
     )
 
@@ -88,7 +97,6 @@ def default_partition_result(app_db: AppDatabase) -> dg.AssetCheckResult:
     with app_db.connect() as conn:
         months = conn.execute(sa.text(load_sql("activity_log_default_months"))).all()
     rows = sum(int(m.n) for m in months)
-    listing = "\n".join(f"- {m.month:%Y-%m}: {m.n} rows" for m in months)
     return dg.AssetCheckResult(
         check_name=DEFAULT_PARTITION_EMPTY_CHECK,
         passed=rows == 0,
@@ -96,7 +104,13 @@ def default_partition_result(app_db: AppDatabase) -> dg.AssetCheckResult:
         description=None
         if rows == 0
         else f"{rows} rows in {DEFAULT_PARTITION}: materialize activity_log_partitions",
-        metadata={"rows_in_default": rows, "months": dg.MetadataValue.md(listing or "none")},
+        metadata={
+            "rows_in_default": rows,
+            "months": table_metadata(
+                [{"month": f"{m.month:%Y-%m}", "rows": int(m.n)} for m in months],
+                [("month", STRING), ("rows", INT)],
+            ),
+        },
     )
 
 

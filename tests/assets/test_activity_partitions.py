@@ -15,6 +15,7 @@ from phronesis_dagster.assets.activity_partitions import (
 from phronesis_dagster.checks.usage import default_partition_result
 from phronesis_dagster.db.models import Tenant, User
 from phronesis_dagster.resources.app_db import AppDatabase
+from tests.metadata_tables import table_rows
 
 TODAY = date(2025, 11, 20)
 # The months schema.sql itself partitions.
@@ -122,6 +123,9 @@ def test_rows_parked_in_default_are_moved_into_the_new_partition(app_db):
     assert not check.passed
     assert check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["rows_in_default"].value == 1
+    assert table_rows(check.metadata["months"], ["month", "rows"]) == [
+        {"month": "2031-01", "rows": 1}
+    ]
 
 
 def test_new_partitions_get_the_policy_and_the_web_apps_indexes(app_db):
@@ -158,5 +162,14 @@ def test_asset_reports_what_it_created(app_db):
     assert result.success
     [mat] = result.asset_materializations_for_node("activity_log_partitions")
     assert mat.metadata["partitions_created"].value == 2
-    assert len(attached_partitions(app_db)) == 2 + len(WEBAPP_PARTITIONS) + 1
-    assert default_partition_result(app_db).passed
+    attached = attached_partitions(app_db)
+    assert len(attached) == 2 + len(WEBAPP_PARTITIONS) + 1
+    listed = table_rows(mat.metadata["partitions"], ["partition", "created_now"])
+    assert [r["partition"] for r in listed] == sorted(attached - {"activity_log_default"})
+    assert {r["partition"] for r in listed if r["created_now"]} == set(
+        mat.metadata["created"].value.split(", ")
+    )
+    assert sum(r["created_now"] for r in listed) == 2
+    check = default_partition_result(app_db)
+    assert check.passed
+    assert table_rows(check.metadata["months"], ["month", "rows"]) == []

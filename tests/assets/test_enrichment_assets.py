@@ -14,10 +14,12 @@ import sqlalchemy as sa
 from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS
 from phronesis_dagster.assets.enrichment.partitions import enrichment_batch_partitions
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, Prospect
+from phronesis_dagster.enrichment.constants import ALL_SOURCES, SOURCE_STATUSES
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
 from phronesis_dagster.enrichment.store import start_batch
 from phronesis_dagster.jobs import enrichment_batch_job
 from phronesis_dagster.resources.contract import ProspectInput, ProviderAnswer
+from phronesis_dagster.resources.errors import ProviderUnavailableError
 from phronesis_dagster.resources.exa import ExaResource
 from phronesis_dagster.resources.registry import BY_NAME, Provider
 from phronesis_dagster.sensors.enrichment import (
@@ -27,6 +29,17 @@ from phronesis_dagster.sensors.enrichment import (
 )
 from tests.enrichment.fakes import FakeProvider, fake_providers
 from tests.enrichment.fixtures import add_prospect, add_tenant, prospect, requests_by_id
+from tests.metadata_tables import table_rows
+
+MATRIX_COLUMNS = ["prospect_id", "name", *ALL_SOURCES, "enrichment_status"]
+BY_SOURCE_COLUMNS = [
+    "source",
+    *SOURCE_STATUSES,
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_max_ms",
+]
+SOURCE_COLUMNS = ["prospect_id", "name", "status", "latency_ms", "error"]
 
 
 @pytest.fixture
@@ -141,8 +154,35 @@ def test_each_source_records_what_happened_and_the_status_merges(app_db, instanc
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
-    table = mats["enriched_prospects"]["preview"].value
-    assert "| prospect | name | apollo | contactout | exa | sec | claude |" in table
+    # The batch's prospects (ordered by id) as Dagster tables, the values the database holds.
+    batch = sorted([hand, unl], key=lambda p: str(p.id))
+    merged = mats["enriched_prospects"]
+    assert merged["dagster/row_count"].value == 2
+    assert table_rows(merged["preview"], MATRIX_COLUMNS) == [
+        {
+            "prospect_id": str(p.id),
+            "name": p.name,
+            **status[p.id],
+            "enrichment_status": p.enrichment_status,
+        }
+        for p in batch
+    ]
+    by_source = {r["source"]: r for r in table_rows(merged["by_source"], BY_SOURCE_COLUMNS)}
+    assert list(by_source) == list(ALL_SOURCES)
+    for source in ALL_SOURCES:
+        for s in SOURCE_STATUSES:
+            assert by_source[source][s] == sum(status[p.id][source] == s for p in batch)
+    assert by_source["apollo"]["latency_max_ms"] >= 0  # both prospects were called
+    assert by_source["sec"]["latency_max_ms"] is None  # skipped for both: no call
+    apollo = mats["person_match"]
+    assert apollo["dagster/row_count"].value == 2
+    preview = {r["prospect_id"]: r for r in table_rows(apollo["preview"], SOURCE_COLUMNS)}
+    assert preview[str(unlucky)]["status"] == "failed"
+    assert "503" in preview[str(unlucky)]["error"]
+    assert preview[str(unlucky)]["latency_ms"] >= 0
+    assert preview[str(handleless)]["status"] == status[handleless]["apollo"]
+    assert preview[str(handleless)]["error"] is None
+    assert apollo["latency_max_ms"].value >= 0
     assert mats["person_match"]["status_failed"].value == 1
     assert mats["person_match"]["provider_calls"].value == 2
     assert mats["contact_enrichment"]["status_circuit_open"].value == 1
@@ -415,3 +455,52 @@ def test_insider_metadata_counts_sec_requests_and_cache_hits(app_db, instance, f
     assert insider["sec_document_cache_hits"].value == 5
     assert insider["sec_document_cache_misses"].value == 1
     assert "sec_requests" not in mats["person_match"]
+
+
+class ChattyExa(FakeProvider):
+    """Exa fake whose failure quotes a phone number and an address, as a provider's error body
+    might, and that reports the limits it enforced."""
+
+    def __init__(self) -> None:
+        super().__init__(BY_NAME["exa"])
+
+    def rate_limits_in_effect(self) -> dict[str, str]:
+        return {"*": "10/s", "search": "300/min"}
+
+    def enrich(self, prospect: ProspectInput) -> ProviderAnswer:
+        raise ProviderUnavailableError(
+            "exa", "HTTP 503: no result for dana@doe.example, call +1 415 555 0100", http_status=503
+        )
+
+
+def test_metadata_tables_carry_no_contact_data(app_db, instance, fakes):
+    """A name the web app filled with an address, and a provider error quoting contact details,
+    reach the previews without them."""
+    engine = app_db.engine
+    tenant = add_tenant(engine)
+    pid = add_prospect(engine, tenant, name="Dana Doe dana@doe.example")
+    fakes["exa"] = ChattyExa()
+    batch = queue_batch(app_db, instance, [pid], tenant)
+    result = materialize(app_db, instance, fakes, batch)
+    assert result.success
+    mats = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    [row] = table_rows(mats["web_enrichment"]["preview"], SOURCE_COLUMNS)
+    assert row["status"] == "failed"
+    assert row["name"] == "Dana Doe [email removed]"
+    assert "503" in row["error"] and "[phone removed]" in row["error"]
+    assert table_rows(mats["web_enrichment"]["rate_limits"], ["endpoint_group", "limit"]) == [
+        {"endpoint_group": "*", "limit": "10/s"},
+        {"endpoint_group": "search", "limit": "300/min"},
+    ]
+    cells = [
+        str(cell)
+        for metadata in mats.values()
+        for value in metadata.values()
+        if isinstance(value, dg.TableMetadataValue)
+        for record in value.records
+        for cell in record.data.values()
+    ]
+    assert cells and not [c for c in cells if "@" in c or "555" in c]

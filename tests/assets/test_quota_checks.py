@@ -20,6 +20,7 @@ from phronesis_dagster.assets.quotas import (
 from phronesis_dagster.db.models import ApiUsage
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.redis_counters import WebAppRedis
+from tests.metadata_tables import table_rows
 
 # June has 30 days: on June 15 the projection is exactly twice the month-to-date calls.
 DAY = date(2025, 6, 15)
@@ -40,6 +41,24 @@ def test_projected_use_warns_at_80_percent(mtd_calls: int, passed: bool) -> None
     assert result.severity == dg.AssetCheckSeverity.WARN
     if not passed:
         assert "exa" in result.description and "edgar" not in result.description
+    # Every provider's projection, as a table (June 15: twice the month-to-date calls).
+    assert table_rows(
+        result.metadata["projected_pct"],
+        ["provider", "projected_pct", "projected_month_end_calls", "monthly_quota"],
+    ) == [
+        {
+            "provider": "exa",
+            "projected_pct": round(100 * 2 * mtd_calls / QUOTA, 2),
+            "projected_month_end_calls": 2 * mtd_calls,
+            "monthly_quota": QUOTA,
+        },
+        {
+            "provider": "edgar",
+            "projected_pct": 0.0,
+            "projected_month_end_calls": 0,
+            "monthly_quota": QUOTA,
+        },
+    ]
 
 
 @pytest.mark.parametrize(("mtd_calls", "passed"), [(999, True), (1000, False), (1500, False)])
@@ -47,6 +66,16 @@ def test_month_to_date_fails_at_100_percent(mtd_calls: int, passed: bool) -> Non
     result = month_to_date_check([burn(mtd_calls)])
     assert result.passed is passed
     assert result.severity == dg.AssetCheckSeverity.ERROR
+    assert table_rows(
+        result.metadata["pct_burned"], ["provider", "pct_burned", "mtd_calls", "monthly_quota"]
+    ) == [
+        {
+            "provider": "exa",
+            "pct_burned": round(100 * mtd_calls / QUOTA, 2),
+            "mtd_calls": mtd_calls,
+            "monthly_quota": QUOTA,
+        }
+    ]
 
 
 def _materialize_with_mtd(

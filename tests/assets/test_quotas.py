@@ -27,10 +27,36 @@ from phronesis_dagster.resources.redis_counters import (
     counter_key,
 )
 from phronesis_dagster.resources.registry import PROVIDER_NAMES as PROVIDERS
+from tests.metadata_tables import table_rows
 
 REDIS_HOST = "redis://127.0.0.1:6379"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 NO_REDIS = WebAppRedis(url="")
+BURN_COLUMNS = [
+    "provider",
+    "burned",
+    "mtd_calls",
+    "monthly_quota",
+    "pct_burned",
+    "projected_month_end_calls",
+    "projected_pct",
+    "days_until_exhausted",
+]
+PROVIDER_COLUMNS = [
+    "provider",
+    "success",
+    "failed",
+    "rate_limited",
+    "web_app",
+    "cost_usd",
+    "p50_ms",
+    "p95_ms",
+    "mtd_calls",
+    "quota",
+    "pct_burned",
+    "projected_pct",
+]
+SHORTFALL_COLUMNS = ["provider", "day", "redis_total", "pipeline_successes", "shortfall"]
 
 # Fixture data -----------------------------------------------------------------------------
 
@@ -189,8 +215,40 @@ def test_counts_latency_and_a_provider_with_no_calls(app_db: AppDatabase) -> Non
     assert burns["apollo"]["days_until_exhausted"] is None
     metadata = result.asset_materializations_for_node("api_quota_daily")[0].metadata
     assert metadata["exa_mtd_calls"].value == 100
-    assert "exa" in metadata["quota_burn_chart"].value
-    assert len(metadata["providers_table"].value.records) == len(PROVIDERS)
+    assert metadata["dagster/row_count"].value == len(rows)
+    # March has 31 days: 100 calls by the 10th is a pace of 10 a day, 310 by the month's end.
+    burn_table = {r["provider"]: r for r in table_rows(metadata["quota_burn"], BURN_COLUMNS)}
+    assert set(burn_table) == set(PROVIDERS)
+    quota = DEFAULT_MONTHLY_QUOTAS["exa"]
+    assert burn_table["exa"] == {
+        "provider": "exa",
+        "burned": burn_bar(100 * 100 / quota),
+        "mtd_calls": 100,
+        "monthly_quota": quota,
+        "pct_burned": round(100 * 100 / quota, 2),
+        "projected_month_end_calls": 310,
+        "projected_pct": round(100 * 310 / quota, 2),
+        "days_until_exhausted": (quota - 100) / 10,
+    }
+    assert burn_table["apollo"]["days_until_exhausted"] is None
+    table = table_rows(metadata["providers_table"], PROVIDER_COLUMNS)
+    providers = {r["provider"]: r for r in table}
+    assert set(providers) == set(PROVIDERS)
+    assert providers["exa"] == {
+        "provider": "exa",
+        "success": 40,
+        "failed": 3,
+        "rate_limited": 2,
+        "web_app": 0,
+        "cost_usd": 1.25,
+        "p50_ms": 30.0,
+        "p95_ms": 88.0,
+        "mtd_calls": 100,
+        "quota": quota,
+        "pct_burned": round(100 * 100 / quota, 2),
+        "projected_pct": round(100 * 310 / quota, 2),
+    }
+    assert table_rows(metadata["redis_shortfall"], SHORTFALL_COLUMNS) == []
 
 
 def test_rerun_replaces_the_day_instead_of_adding(app_db: AppDatabase) -> None:
@@ -331,7 +389,15 @@ def test_redis_short_of_the_pipeline_clamps_the_web_share_at_zero(
     assert rows[("apollo", "web_app")]["success_count"] == 0
     assert burn_rows(app_db, day)["apollo"]["calls"] == 12
     metadata = result.asset_materializations_for_node("api_quota_daily")[0].metadata
-    assert metadata["redis_shortfall"].value == {f"apollo:{day.isoformat()}": 3}
+    assert table_rows(metadata["redis_shortfall"], SHORTFALL_COLUMNS) == [
+        {
+            "provider": "apollo",
+            "day": day.isoformat(),
+            "redis_total": 9,
+            "pipeline_successes": 12,
+            "shortfall": 3,
+        }
+    ]
 
 
 @pytest.mark.redis

@@ -11,10 +11,19 @@ import sqlalchemy as sa
 from phronesis_dagster.assets.usage import usage_metrics_daily
 from phronesis_dagster.db.models import ACTION_TYPES, COUNTER_COLUMNS, ActivityLog, Tenant, User
 from phronesis_dagster.resources.app_db import AppDatabase
+from tests.metadata_tables import table_rows
 
 DAY = date(2025, 3, 14)
 DAY_KEY = DAY.isoformat()
 MIDNIGHT = datetime(2025, 3, 14, tzinfo=UTC)
+TOP_TENANT_COLUMNS = [
+    "tenant_id",
+    "tenant_name",
+    "active_users",
+    "events",
+    "searches",
+    "enrichments",
+]
 
 
 def seed_users(app_db: AppDatabase, tenants: int = 2, users_per_tenant: int = 2) -> list:
@@ -111,7 +120,30 @@ def test_each_counter_counts_exactly_its_action_type(app_db):
     assert meta["rows_written"] == len(pairs)
     assert meta["events_counted"] == len(events)
     assert meta["tenants"] == 2 and meta["users"] == len(pairs)
-    assert "| tenant |" in meta["top_tenants"]
+    assert meta["dagster/row_count"] == len(pairs)
+    names = {
+        tenant_id: f"Tenant {i}" for i, tenant_id in enumerate(dict.fromkeys(t for t, _ in pairs))
+    }
+    expected_top: dict = {}
+    for (tenant_id, _), counts in expected.items():
+        row = expected_top.setdefault(
+            tenant_id,
+            {
+                "tenant_id": str(tenant_id),
+                "tenant_name": names[tenant_id],
+                "active_users": 0,
+                "events": 0,
+                "searches": 0,
+                "enrichments": 0,
+            },
+        )
+        row["active_users"] += 1
+        row["events"] += sum(counts.values())
+        row["searches"] += counts["search_executed"]
+        row["enrichments"] += counts["profile_enriched"]
+    # Busiest first, ties by tenant id (PostgreSQL orders uuids as their text).
+    ordered = sorted(expected_top.values(), key=lambda r: (-r["events"], r["tenant_id"]))
+    assert table_rows(meta["top_tenants"], TOP_TENANT_COLUMNS) == ordered
 
 
 def test_rerun_is_idempotent_picks_up_late_events_and_drops_vanished_users(app_db):
@@ -209,4 +241,5 @@ def test_empty_day_writes_no_rows_and_clears_stale_ones(app_db):
     meta = metadata(materialize(app_db))
     assert usage_rows(app_db) == {}
     assert meta["rows_written"] == 0 and meta["events_counted"] == 0
-    assert "No activity" in meta["top_tenants"]
+    assert meta["dagster/row_count"] == 0
+    assert table_rows(meta["top_tenants"], TOP_TENANT_COLUMNS) == []

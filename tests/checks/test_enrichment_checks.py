@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from phronesis_dagster.checks.enrichment import failure_rate_result, stuck_prospects_result
 from phronesis_dagster.db.models import EnrichmentSourceResult, Prospect
 from tests.enrichment.fixtures import add_prospect, add_tenant
+from tests.metadata_tables import table_rows
 
 NOW = datetime.now(UTC)
 
@@ -37,7 +38,15 @@ def test_stuck_check_fails_only_after_an_hour_in_progress(app_db):
 
     assert not result.passed
     assert result.severity == dg.AssetCheckSeverity.ERROR
-    assert result.metadata["prospect_ids_sample"].value == [str(old)]
+    assert table_rows(
+        result.metadata["prospects_sample"], ["prospect_id", "tenant_id", "since"]
+    ) == [
+        {
+            "prospect_id": str(old),
+            "tenant_id": str(tenant),
+            "since": (NOW - timedelta(hours=2)).isoformat(),
+        }
+    ]
 
 
 TENANT = uuid.uuid4()
@@ -75,4 +84,18 @@ def test_failure_rate_check_warns_per_source_over_the_threshold(app_db):
     assert result.severity == dg.AssetCheckSeverity.WARN
     assert "exa 30%" in result.description
     assert "apollo" not in result.description and "sec" not in result.description
-    assert result.metadata["failure_rate_by_source"].value["apollo"] == 0.1
+    assert table_rows(
+        result.metadata["failure_rate_by_source"],
+        ["source", "calls", "failures", "failure_rate", "over_threshold"],
+    ) == [
+        {
+            "source": "apollo",
+            "calls": 20,
+            "failures": 2,
+            "failure_rate": 0.1,
+            "over_threshold": False,
+        },
+        {"source": "exa", "calls": 20, "failures": 6, "failure_rate": 0.3, "over_threshold": True},
+        # 2 of 2 calls failed, but 2 calls are too few to say anything.
+        {"source": "sec", "calls": 2, "failures": 2, "failure_rate": 1.0, "over_threshold": False},
+    ]

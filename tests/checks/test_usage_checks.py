@@ -16,11 +16,14 @@ from phronesis_dagster.checks.usage import (
 )
 from phronesis_dagster.db.models import ActivityLog, Tenant, User
 from phronesis_dagster.resources.app_db import AppDatabase
+from tests.metadata_tables import table_rows
 
 # Short names for the UUIDs the tests create: tenants 1, 2; users 10, 11 (tenant 1), 20 (tenant 2).
 TENANTS = {n: uuid.uuid4() for n in (1, 2)}
 USERS = {n: uuid.uuid4() for n in (10, 11, 20)}
 DAY = date(2025, 3, 14)
+MISMATCH_COLUMNS = ["counter", "activity_log", "usage_metrics_daily"]
+DUPLICATE_COLUMNS = ["tenant_id", "user_id", "copies"]
 MIDNIGHT = datetime(2025, 3, 14, tzinfo=UTC)
 EVENTS = [
     (1, 10, "login"),
@@ -87,7 +90,10 @@ def test_reconciliation_fails_on_a_corrupted_counter(app_db):
     )
     result = reconcile_result(app_db, DAY)
     assert not result.passed
-    assert "searches_executed" in result.metadata["mismatches"].value
+    assert table_rows(result.metadata["mismatches"], MISMATCH_COLUMNS) == [
+        {"counter": "searches_executed", "activity_log": 1, "usage_metrics_daily": 2},
+        {"counter": "total", "activity_log": 5, "usage_metrics_daily": 6},
+    ]
     assert result.metadata["events_in_usage"].value == 6
 
 
@@ -102,7 +108,10 @@ def test_reconciliation_fails_when_a_row_does_not_add_up(app_db):
     result = reconcile_result(app_db, DAY)
     assert not result.passed
     assert result.metadata["rows_not_adding_up"].value == 1
-    assert "total_logins" in result.metadata["mismatches"].value
+    # Its total_events still matches activity_log: only total_logins is off.
+    assert table_rows(result.metadata["mismatches"], MISMATCH_COLUMNS) == [
+        {"counter": "total_logins", "activity_log": 1, "usage_metrics_daily": 4}
+    ]
 
 
 def test_reconciliation_fails_on_late_events_not_yet_rolled_up(app_db):
@@ -144,7 +153,9 @@ def test_blocking_check_fails_the_run_after_a_bad_rollup(app_db, monkeypatch):
 def test_unique_key_check_catches_duplicates(app_db):
     seed(app_db)
     materialize_with_checks(app_db)
-    assert unique_key_result(app_db, DAY).passed
+    passing = unique_key_result(app_db, DAY)
+    assert passing.passed
+    assert table_rows(passing.metadata["duplicates"], DUPLICATE_COLUMNS) == []
     with app_db.begin() as conn:
         conn.exec_driver_sql(
             "ALTER TABLE usage_metrics_daily "
@@ -158,3 +169,6 @@ def test_unique_key_check_catches_duplicates(app_db):
     result = unique_key_result(app_db, DAY)
     assert not result.passed
     assert result.metadata["duplicate_keys"].value == 1
+    assert table_rows(result.metadata["duplicates"], DUPLICATE_COLUMNS) == [
+        {"tenant_id": str(TENANTS[2]), "user_id": str(USERS[20]), "copies": 2}
+    ]

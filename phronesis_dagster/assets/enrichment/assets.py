@@ -23,9 +23,10 @@ import dagster as dg
 
 from phronesis_dagster.assets.enrichment.calls import needs_call, pool_width, run_calls
 from phronesis_dagster.assets.enrichment.metadata import (
-    json_meta,
+    by_source_table,
     latency_summary,
     matrix_table,
+    rate_limits_table,
     source_table,
     status_counts,
 )
@@ -34,6 +35,7 @@ from phronesis_dagster.assets.enrichment.partitions import (
     ENRICHMENT_RETRY_POLICY,
     enrichment_batch_partitions,
 )
+from phronesis_dagster.assets.table_metadata import ROW_COUNT
 from phronesis_dagster.enrichment.constants import (
     ALL_SOURCES,
     COMPLETE,
@@ -92,6 +94,7 @@ def _provider_result(
     source = provider.SOURCE
     outcomes = [results[(p["id"], source)] for p in prospects_rows if (p["id"], source) in results]
     counts = status_counts(outcomes)
+    latency = latency_summary(outcomes)
     reused = (
         {}
         if provider.SUMMARIZES
@@ -100,17 +103,22 @@ def _provider_result(
     return dg.MaterializeResult(
         asset_key=provider.ASSET_KEY,
         metadata={
+            # The batch's stored answers of this source (enrichment_source_results), one per
+            # prospect it has an answer for, this run's and reused ones alike.
+            ROW_COUNT: len(outcomes),
             "prospects": len(prospects_rows),
             "provider_calls": called,
             **reused,
             **{f"status_{k}": v for k, v in counts.items()},
-            "latency_ms": json_meta(latency_summary(outcomes)),
+            # Scalars, not one JSON object, so the UI plots each across materializations.
+            "latency_p50_ms": latency["p50"],
+            "latency_p95_ms": latency["p95"],
+            "latency_max_ms": latency["max"],
             "provider_mode": str(client.provider_mode),
-            # The limits this run enforced ({endpoint group: "1000/min"}, "*" = the provider's).
-            "rate_limits": json_meta(client.rate_limits_in_effect()),
+            "rate_limits": rate_limits_table(client.rate_limits_in_effect()),
             # EDGAR: this run's SEC requests and cross-run document cache hits/misses.
             **client.run_counters(),
-            "preview": dg.MetadataValue.md(source_table(prospects_rows, results, source)),
+            "preview": source_table(prospects_rows, results, source),
         },
     )
 
@@ -327,21 +335,16 @@ def enriched_prospects(context: dg.AssetExecutionContext) -> dg.MaterializeResul
         rows = batch_prospects(conn, batch_key)
         results = load_results(conn, batch_key)
     records = {p["id"]: p["enrichment_source_status"] for p in rows}
-    per_source = {
-        s: status_counts(o for (_, src), o in results.items() if src == s) for s in ALL_SOURCES
-    }
-    latencies = {
-        s: latency_summary(o for (_, src), o in results.items() if src == s) for s in ALL_SOURCES
-    }
+    by_source = {s: [o for (_, src), o in results.items() if src == s] for s in ALL_SOURCES}
     complete = sum(1 for v in final.values() if v == "complete")
     context.log.info(f"{batch_key}: {complete} of {len(final)} prospects complete")
     return dg.MaterializeResult(
         metadata={
+            ROW_COUNT: len(final),
             "prospects": len(final),
             "complete": complete,
             "failed": len(final) - complete,
-            "status_by_source": json_meta(per_source),
-            "latency_ms_by_source": json_meta(latencies),
-            "preview": dg.MetadataValue.md(matrix_table(rows, records, ALL_SOURCES, final)),
+            "by_source": by_source_table(by_source),
+            "preview": matrix_table(rows, records, ALL_SOURCES, final),
         }
     )

@@ -1,4 +1,5 @@
-"""Materialization metadata of the enrichment assets: status counts, latencies, markdown tables."""
+"""Materialization metadata of the enrichment assets: status counts, latencies, and the batch's
+prospects as Dagster tables (`assets/table_metadata.py`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from typing import Any
 
 import dagster as dg
 
+from phronesis_dagster.assets.table_metadata import FLOAT, INT, STRING, table_metadata
 from phronesis_dagster.enrichment.constants import SOURCE_STATUSES
 from phronesis_dagster.enrichment.store import SourceOutcome
 
 PREVIEW_ROWS = 100
+# An error message is kept whole up to this length; past it, the table cell would be a wall.
+ERROR_CHARS = 200
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -39,52 +43,113 @@ def status_counts(outcomes: Iterable[SourceOutcome]) -> dict[str, int]:
     return counts
 
 
-def _cell(text: Any, limit: int = 60) -> str:
-    text = "" if text is None else str(text)
-    text = text.replace("|", "\\|").replace("\n", " ")
+def _clip(text: str | None, limit: int = ERROR_CHARS) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_PREVIEW_DESCRIPTIONS = {"name": f"the batch's first {PREVIEW_ROWS} prospects, by id"}
 
 
 def source_table(
     prospects: Sequence[Mapping[str, Any]],
-    results: Mapping[tuple[int, str], SourceOutcome],
+    results: Mapping[tuple[Any, str], SourceOutcome],
     source: str,
-) -> str:
-    """Markdown: one row per prospect with the source's status, latency and error."""
-    lines = ["| prospect | name | status | latency ms | error |", "|---|---|---|---|---|"]
+) -> dg.TableMetadataValue:
+    """One row per prospect (the first PREVIEW_ROWS) with the source's status, latency and
+    error; `status` is empty for a prospect the source has no answer for yet."""
+    rows = []
     for p in prospects[:PREVIEW_ROWS]:
         o = results.get((p["id"], source))
-        lines.append(
-            f"| {p['id']} | {_cell(p['name'], 30)} | {o.status if o else '-'} | "
-            f"{'' if not o or o.latency_ms is None else round(o.latency_ms)} | "
-            f"{_cell(o.error if o else '')} |"
+        rows.append(
+            {
+                "prospect_id": p["id"],
+                "name": p["name"],
+                "status": o.status if o else None,
+                "latency_ms": None if o is None or o.latency_ms is None else round(o.latency_ms),
+                "error": _clip(o.error) if o else None,
+            }
         )
-    if len(prospects) > PREVIEW_ROWS:
-        lines.append(f"| … | {len(prospects) - PREVIEW_ROWS} more | | | |")
-    return "\n".join(lines)
+    return table_metadata(
+        rows,
+        [
+            ("prospect_id", STRING),
+            ("name", STRING),
+            ("status", STRING),
+            ("latency_ms", INT),
+            ("error", STRING),
+        ],
+        _PREVIEW_DESCRIPTIONS,
+        free_text=("name", "error"),
+    )
 
 
 def matrix_table(
     prospects: Sequence[Mapping[str, Any]],
-    records: Mapping[int, Mapping[str, Mapping[str, Any]]],
+    records: Mapping[Any, Mapping[str, Mapping[str, Any]]],
     sources: Sequence[str],
-    final: Mapping[int, str],
-) -> str:
-    """Markdown: prospects × sources with each source's status, and the merged status."""
-    head = "| prospect | name | " + " | ".join(sources) + " | enrichment_status |"
-    lines = [head, "|" + "---|" * (len(sources) + 3)]
+    final: Mapping[Any, str],
+) -> dg.TableMetadataValue:
+    """Prospects (the first PREVIEW_ROWS) × sources: each source's status, and the merged
+    `enrichment_status`."""
+    rows = []
     for p in prospects[:PREVIEW_ROWS]:
         record = records.get(p["id"], {})
-        cells = [record.get(s, {}).get("status", "-") for s in sources]
-        lines.append(
-            f"| {p['id']} | {_cell(p['name'], 30)} | "
-            + " | ".join(cells)
-            + f" | {final.get(p['id'], '-')} |"
+        rows.append(
+            {
+                "prospect_id": p["id"],
+                "name": p["name"],
+                **{s: record.get(s, {}).get("status") for s in sources},
+                "enrichment_status": final.get(p["id"]),
+            }
         )
-    if len(prospects) > PREVIEW_ROWS:
-        lines.append(f"| … | {len(prospects) - PREVIEW_ROWS} more |" + " |" * (len(sources) + 1))
-    return "\n".join(lines)
+    return table_metadata(
+        rows,
+        [
+            ("prospect_id", STRING),
+            ("name", STRING),
+            *((s, STRING) for s in sources),
+            ("enrichment_status", STRING),
+        ],
+        _PREVIEW_DESCRIPTIONS,
+        free_text=("name",),
+    )
 
 
-def json_meta(value: Any) -> dg.MetadataValue:
-    return dg.MetadataValue.json(value)
+def by_source_table(
+    outcomes_by_source: Mapping[str, Sequence[SourceOutcome]],
+) -> dg.TableMetadataValue:
+    """One row per source: how many prospects ended in each status, and the call latencies."""
+    rows = []
+    for source, outcomes in outcomes_by_source.items():
+        latency = latency_summary(outcomes)
+        rows.append(
+            {
+                "source": source,
+                **status_counts(outcomes),
+                "latency_p50_ms": latency["p50"],
+                "latency_p95_ms": latency["p95"],
+                "latency_max_ms": latency["max"],
+            }
+        )
+    return table_metadata(
+        rows,
+        [
+            ("source", STRING),
+            *((s, INT) for s in SOURCE_STATUSES),
+            ("latency_p50_ms", FLOAT),
+            ("latency_p95_ms", FLOAT),
+            ("latency_max_ms", FLOAT),
+        ],
+    )
+
+
+def rate_limits_table(limits: Mapping[str, str]) -> dg.TableMetadataValue:
+    """The limits a run enforced, one row per endpoint group (`*` = the provider's own)."""
+    return table_metadata(
+        [{"endpoint_group": group, "limit": limit} for group, limit in limits.items()],
+        [("endpoint_group", STRING), ("limit", STRING)],
+        {"limit": "calls per second (`10/s`) or per minute (`1000/min`)"},
+    )
