@@ -112,6 +112,25 @@ def test_a_fresh_prospect_is_done_at_once_and_the_sensor_launches_nothing(
         f"already enriched at {at.isoformat(timespec='seconds')}, within the 7-day staleness "
         "window; request with force to re-enrich"
     )
+    # The cached result in the same round trip, as the contract's join shows it.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE prospects SET ai_summary = 'Cached summary' WHERE id = :p"),
+            {"p": via_function},
+        )
+        cached = conn.execute(
+            sa.text(
+                "SELECT r.status, p.ai_summary, p.last_enriched_at "
+                "FROM phronesis_request_enrichment(p_prospect_id => :p, p_tenant_id => :t) AS r "
+                "JOIN prospects p ON p.id = r.prospect_id"
+            ),
+            {"p": via_function, "t": tenant},
+        ).one()
+    assert (cached.status, cached.ai_summary, cached.last_enriched_at) == (
+        "done",
+        "Cached summary",
+        at,
+    )
     # The sensor answers a bare INSERT for the same kind of prospect with the same words.
     bare = add_request(engine, tenant, via_insert)
     result = tick(app_db, instance)
@@ -125,7 +144,7 @@ def test_a_fresh_prospect_is_done_at_once_and_the_sensor_launches_nothing(
     assert rows[row["id"]].status == "done"
     assert rows[row["id"]].batch_key is None
     assert rows[row["id"]].updated_at == row["updated_at"]
-    assert len(rows) == 2
+    assert len(rows) == 3
 
 
 # (b), (c) pending ----------------------------------------------------------------------------
