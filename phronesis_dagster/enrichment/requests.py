@@ -24,6 +24,9 @@ from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.enrichment.progress import write_job_progress
 
 DEFAULT_BATCH_SIZE = 100
+# The sensor's freshness window, and the default `p_staleness` of the SQL function
+# `phronesis_request_enrichment` (migration 0005), which cannot import it: changing it takes a
+# new migration, and tests/db/test_request_enrichment.py fails until there is one.
 DEFAULT_STALENESS = timedelta(days=7)
 # 50 batches of 100: a 5,000-prospect list is queued in one tick, and a tick over 10,000 pending
 # requests stays far under Dagster's 60 s budget (bench/enrichment.py measures it).
@@ -75,7 +78,9 @@ def enqueue_enrichment(
     its UUID, which the web app polls for progress; for a single prospect it returns None. Every
     id is checked before anything is written, so a malformed one raises and writes nothing. The
     sensor validates the rows later, so an unknown prospect is accepted here and rejected there
-    with a reason.
+    with a reason. (For one click the web app calls the SQL function
+    `phronesis_request_enrichment` instead, which answers a fresh prospect `done` at once and
+    refuses an unknown one: docs/web_app_contract.md.)
     """
     tenant = _require_uuid("tenant_id", tenant_id)
     user = _require_uuid("requested_by", requested_by) if requested_by is not None else None
@@ -305,9 +310,7 @@ def plan_tick(
                 and public[item[0]] is is_public
             ]
             mine += chunked(members, settings.batch_size, lane=BULK, tenant_id=tenant_id)
-        bulk += [
-            dataclasses.replace(b, priority=-(queued_before + n)) for n, b in enumerate(mine)
-        ]
+        bulk += [dataclasses.replace(b, priority=-(queued_before + n)) for n, b in enumerate(mine)]
     # Stable: among equal priorities (the n-th batch of each tenant), request order.
     plan.batches += sorted(bulk, key=lambda b: -b.priority)
     # Fewer rows than asked for: the scan reached the end, so the next tick starts over and sees
