@@ -715,4 +715,7 @@ def test_parse_form4_is_linear_on_many_unclosed_xml_blocks():
     started = time.perf_counter()
     with pytest.raises(ValueError):
         parse_form4("<ownershipDocument>" + "<XML> " * 200_000)
-    assert time.perf_counter() - started < 2.0
+    # Not a speed target: the backtracking parser took minutes on this body, the linear one
+    # well under a second (2.5 s once while the full suite and other jobs loaded both cores);
+    # the bound only has to tell the two apart.
+    assert time.perf_counter() - started < 30.0

@@ -86,8 +86,9 @@ def test_waiting_threads_do_not_poll_the_bucket(pg_rdb, monkeypatch):
     with ThreadPoolExecutor(16) as pool:
         stamps = list(pool.map(one, range(15)))
     assert max_in_any_second(stamps) <= 5
-    # Without the shared hint each waiting thread asks on every wake-up: about twice as many.
-    assert len(asks) <= 22, f"{len(asks)} bucket asks for 15 grants"
+    # Without the shared hint each waiting thread asks on every wake-up: measured 30-38 asks
+    # (three runs with the hint switched off); with it 17-22, 24 once on a loaded machine.
+    assert len(asks) <= 26, f"{len(asks)} bucket asks for 15 grants"
 
 
 def test_a_dropped_bucket_connection_is_not_the_callers_failure(pg_rdb, monkeypatch):
