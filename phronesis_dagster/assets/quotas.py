@@ -22,20 +22,14 @@ from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.partitions import intraday_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.redis_counters import RedisUnavailable, WebAppRedis
-from phronesis_dagster.resources.registry import PROVIDER_NAMES
+from phronesis_dagster.resources.registry import PROVIDER_NAMES, PROVIDERS
 
 OPS_GROUP = "operations"
 WEB_APP_ORIGIN = "web_app"
 QUOTA_ENV_PREFIX = "PHRONESIS_QUOTA_"
-# Monthly call allowances of the plans we run on; override with PHRONESIS_QUOTA_<PROVIDER>=N or
-# the asset's run config. EDGAR has no monthly quota (only 10 req/s), so its figure is a budget.
-DEFAULT_MONTHLY_QUOTAS: dict[str, int] = {
-    "contactout": 10_000,
-    "exa": 20_000,
-    "edgar": 300_000,
-    "apollo": 10_000,
-    "claude": 50_000,
-}
+# Monthly call allowances of the plans we run on (each provider's `MONTHLY_QUOTA`); override
+# with PHRONESIS_QUOTA_<PROVIDER>=N or the asset's run config.
+DEFAULT_MONTHLY_QUOTAS: dict[str, int] = {p.PROVIDER: p.MONTHLY_QUOTA for p in PROVIDERS}
 BAR_WIDTH = 20
 
 # Upstream tables written outside Dagster runs' assets (provider resources, the web app); named

@@ -16,7 +16,10 @@ PROVIDERS: tuple[str, ...] = tuple(emulator_name(p) for p in _REGISTRY)
 # tests and the demo run under the real shape). "provider.group" = one endpoint group.
 # Exa /search 10/s; ContactOut 1,200/min (search 60/min); Apollo paid plans: enrichment
 # 1,000/min, search 200/min; Anthropic 1,000/min (a common tier); SEC 10/s. Per-minute limits
-# as their per-second share, rounded down (the clients enforce the same).
+# as their per-second share, rounded down (the clients enforce the same). Written here, not read
+# from the resources: this is the providers' side of the wire, and an emulator that took the
+# clients' numbers would agree with a client that got them wrong
+# (tests/emulator/test_published_limits.py keeps the two in step).
 PUBLISHED_RATE_LIMITS: dict[str, float | None] = {
     "exa": 10,
     "contactout": 20,

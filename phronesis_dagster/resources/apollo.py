@@ -242,6 +242,8 @@ class ApolloResource(ProviderResource, EnrichmentProvider):
     # enrichment endpoints 1,000/min, search endpoints 200/min, others 200/min; hour and day
     # windows too, which only a 429 reveals (`quota_reset`).
     DEFAULT_RPS: ClassVar[int] = 16
+    # Apollo: the plan's monthly enrichment credits.
+    MONTHLY_QUOTA: ClassVar[int] = 10_000
     DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {
         "*": RateLimit(200, 60),
         "enrichment": RateLimit(1000, 60),

@@ -241,6 +241,8 @@ class ClaudeResource(ProviderResource, EnrichmentProvider):
     # Anthropic limits per account tier; 1,000 requests/min is a common tier (the recorded
     # `anthropic-ratelimit-requests-limit: 1000` header in fixtures/anthropic).
     DEFAULT_RPS: ClassVar[int] = 16
+    # Claude: our monthly budget of summaries.
+    MONTHLY_QUOTA: ClassVar[int] = 50_000
     DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {"*": RateLimit(1000, 60)}
 
     api_key: str = Field(description="Anthropic API key (env ANTHROPIC_API_KEY).")

@@ -122,6 +122,8 @@ class ContactOutResource(ProviderResource, EnrichmentProvider):
     # Published (api.contactout.com "Rate limits"): 1,200 requests/min on every endpoint, the
     # search endpoint 60/min.
     DEFAULT_RPS: ClassVar[int] = 20
+    # ContactOut: the plan's monthly credits.
+    MONTHLY_QUOTA: ClassVar[int] = 10_000
     DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {
         "*": RateLimit(1200, 60),
         "search": RateLimit(60, 60),

@@ -140,6 +140,9 @@ class EnrichmentProvider:
     FANOUT: ClassVar[int] = 1
     # Requests per second when the plan sets none (`ProviderResource` subclasses define it).
     DEFAULT_RPS: ClassVar[int]
+    # Calls per month of the plan we run on: `api_quota_daily`'s default allowance
+    # (`PHRONESIS_QUOTA_<PROVIDER>` overrides it).
+    MONTHLY_QUOTA: ClassVar[int]
 
     @classmethod
     def skip_reason(cls, prospect: ProspectInput) -> str | None:

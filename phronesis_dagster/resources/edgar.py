@@ -261,6 +261,8 @@ class EdgarResource(ProviderResource, EnrichmentProvider):
     EMULATOR_CREDENTIAL: ClassVar[str] = "phronesis-dagster emulator demo@example.com"
     FANOUT: ClassVar[int] = FETCH_WORKERS
     DEFAULT_RPS: ClassVar[int] = SEC_REQUESTS_PER_SECOND
+    # SEC has no monthly quota (only 10 requests/s): this is our own budget.
+    MONTHLY_QUOTA: ClassVar[int] = 300_000
 
     user_agent: str = Field(
         description="Declared User-Agent with a contact email (env SEC_USER_AGENT), e.g. "

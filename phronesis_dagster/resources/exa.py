@@ -144,6 +144,8 @@ class ExaResource(ProviderResource, EnrichmentProvider):
     EMULATOR: ClassVar[str] = "phronesis_dagster.emulator.exa:ExaProvider"
     # Published: /search 10 requests/s (docs.exa.ai rate-limits page; its 429 body says so).
     DEFAULT_RPS: ClassVar[int] = 10
+    # Exa: the plan's monthly searches.
+    MONTHLY_QUOTA: ClassVar[int] = 20_000
     DEFAULT_LIMITS: ClassVar[dict[str, RateLimit]] = {"*": RateLimit(10)}
 
     api_key: str = Field(description="Exa API key (env EXA_API_KEY).")
