@@ -91,6 +91,33 @@ def test_waiting_threads_do_not_poll_the_bucket(pg_rdb, monkeypatch):
     assert len(asks) <= 26, f"{len(asks)} bucket asks for 15 grants"
 
 
+def test_a_slot_granted_long_after_the_ask_is_not_used(pg_rdb, monkeypatch):
+    """The bucket stamps a slot when the ask begins; an ask that took longer than half the
+    window margin (a saturated CPU or database) would send its request that much after its
+    stamp, so the slot stays spent and another is taken."""
+    from pyrate_limiter import Limiter
+
+    from phronesis_dagster.resources.rate_limit import STALE_GRANT_SECONDS
+
+    real = Limiter.try_acquire
+    asks: list[bool] = []
+
+    def slow_first(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        granted = real(self, *args, **kwargs)
+        if not asks:
+            time.sleep(STALE_GRANT_SECONDS + 0.05)
+        asks.append(granted)
+        return granted
+
+    monkeypatch.setattr(Limiter, "try_acquire", slow_first)
+    limiter = SharedRateLimiter("exa", pg_rdb, 5)
+    limiter.acquire()
+    assert asks == [True, True]  # two slots granted, the first one not used
+    assert limiter.stale_grants == 1
+    bucket = limiter.limiter.bucket_factory.bucket
+    assert bucket.count() == 2  # the unused slot still counts against the limit
+
+
 def test_a_dropped_bucket_connection_is_not_the_callers_failure(pg_rdb, monkeypatch):
     """The first asks lose their connection (a failover, a DBA's kill): acquire still gets a
     slot; only a connection that keeps failing reaches the caller."""
