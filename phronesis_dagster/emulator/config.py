@@ -50,7 +50,7 @@ class ProviderFaults:
     # SEC EDGAR only: how long an IP stays blocked once over the limit (SEC: 10 minutes).
     block_seconds: float = 600.0
     # A named provider case answered to every request (each provider module lists its own in
-    # `SCENARIOS`, e.g. apollo "hourly_quota_spent", contactout "out_of_credits", anthropic
+    # `scenarios`, e.g. apollo "hourly_quota_spent", contactout and exa "out_of_credits", anthropic
     # "refusal"; every provider has "redirect" and "redirect_loop"). "" = normal answers.
     scenario: str = ""
 

@@ -2,10 +2,19 @@
 
 Wire format per PROVIDERS.md section 2: `x-api-key` or `Authorization: Bearer`, errors
 `{"requestId", "error", "tag"}`, and a 429 whose body is only `{"error": ...}`.
+
+Refusals of the account or key (`scenarios`), as Exa's "Error Codes" page lists them
+(exa.ai/docs/reference/error-codes, "API Error Tags"; mirrored in roboalchemist/llm-code-docs
+`docs/llms-txt/exa/error-codes.md`): 402 NO_MORE_CREDITS = account credits exhausted, 402
+API_KEY_BUDGET_EXCEEDED = the key's spending budget exceeded, 403 ACCESS_DENIED / FEATURE_DISABLED
+= no access to the feature, 403 PROHIBITED_CONTENT (and ROBOTS_FILTER_FAILED,
+CONTENT_FILTER_ERROR) = this request blocked. Statuses and tags are the page's; the `error`
+texts are its descriptions (Exa's exact wording is unverified).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from phronesis_dagster.emulator import data
@@ -19,6 +28,30 @@ RATE_LIMIT_MESSAGE = (
 ERROR_TAGS = {500: "INTERNAL_ERROR", 502: "DEFAULT_ERROR", 503: "DEFAULT_ERROR"}
 PRICE_PER_SEARCH = 0.005
 PRICE_PER_PAGE = 0.001
+# scenario -> (status, tag, message). Answered to every request while the scenario is on, as
+# Exa does until credits are topped up or access is granted.
+REFUSALS: dict[str, tuple[int, str, str]] = {
+    "out_of_credits": (
+        402,
+        "NO_MORE_CREDITS",
+        "Account credits are exhausted. Top up at https://dashboard.exa.ai",
+    ),
+    "key_budget_exceeded": (
+        402,
+        "API_KEY_BUDGET_EXCEEDED",
+        "API key has exceeded its spending budget. Contact your team administrator",
+    ),
+    "access_denied": (
+        403,
+        "ACCESS_DENIED",
+        "This feature requires a flag or permission your API key does not have",
+    ),
+    "prohibited_content": (
+        403,
+        "PROHIBITED_CONTENT",
+        "Request blocked by content safety moderation",
+    ),
+}
 
 
 def _error(status: int, message: str, tag: str) -> Response:
@@ -39,6 +72,14 @@ class ExaProvider(Provider):
         body = req.json_object() or {}
         query = body.get("query")
         return str(query) if query is not None else None
+
+    scenarios = tuple(REFUSALS)
+
+    def scenario_answer(self, req: Request, name: str, serve: Callable[[], Response]) -> Response:
+        if name in REFUSALS:
+            status, tag, message = REFUSALS[name]
+            return _error(status, message, tag)
+        return super().scenario_answer(req, name, serve)
 
     def authenticate(self, req: Request) -> Response | None:
         if not key_is_valid(api_key(req, "x-api-key")):

@@ -13,13 +13,8 @@ from phronesis_dagster.resources.contract import (
     ProspectInput,
     ProviderAnswer,
 )
-from phronesis_dagster.resources.errors import (
-    ProviderAuthError,
-    ProviderError,
-    ProviderRequestError,
-)
+from phronesis_dagster.resources.errors import ProviderError
 from phronesis_dagster.resources.http_client import (
-    ERROR_BODY_EXCERPT_CHARS,
     ProviderResource,
     RateLimit,
     json_body,
@@ -142,29 +137,20 @@ class ContactOutResource(ProviderResource, EnrichmentProvider):
         access; 429 = rate limit, with `retry-after` (generic handling). Credentials and
         credits stop every call: the breaker is held open and the error says why."""
         status = response.status_code
-        detail = self._scrub(response.text[:ERROR_BODY_EXCERPT_CHARS].strip())
-        where = f"{method} {endpoint} -> HTTP {status}"
         if status == 400:
-            return ProviderAuthError(
-                self.PROVIDER,
-                f"{where}: bad credentials or invalid headers (ContactOut's 400); calls held "
-                f"for {self.refusal_hold_seconds:g} s: {detail}",
-                http_status=status,
-                hold_until=self.hold_for_refusal(),
+            return self.held_refusal(
+                response, method, endpoint, "bad credentials or invalid headers (ContactOut's 400)"
             )
         if status == 401:
-            return ProviderRequestError(
-                self.PROVIDER,
-                f"{where}: bad request (ContactOut's 401): {detail}",
-                http_status=status,
+            return self.request_refusal(
+                response, method, endpoint, "bad request (ContactOut's 401)"
             )
         if status == 403:
-            return ProviderAuthError(
-                self.PROVIDER,
-                f"{where}: out of credits or no API access (ContactOut's 403); calls held "
-                f"for {self.refusal_hold_seconds:g} s: {detail}",
-                http_status=status,
-                hold_until=self.hold_for_refusal(),
+            return self.held_refusal(
+                response,
+                method,
+                endpoint,
+                "out of credits or no API access (ContactOut's 403)",
             )
         return None
 

@@ -1,7 +1,8 @@
 """Exceptions raised by the provider resources.
 
-The enrichment assets catch these per source: `CircuitOpenError` marks the source
-`circuit_open`, every other `ProviderError` marks it `failed` with `str(error)`. No message
+The enrichment assets catch these per source: `CircuitOpenError` and a refusal with
+`hold_until` (the breaker is then held open) mark the source `circuit_open`, every other
+`ProviderError` marks it `failed`, each with `str(error)`. No message
 ever contains an API key: messages are built from the provider name, the endpoint path and
 the HTTP status only.
 """
@@ -38,7 +39,8 @@ class ProviderConfigError(ProviderError):
 
 
 class ProviderAuthError(ProviderError):
-    """401/403: the key is wrong, lacks access or the account is blocked. Never retried."""
+    """401/403 (Exa's 402): the key is wrong, lacks access, or the account is blocked or out
+    of credits. Never retried."""
 
 
 class ProviderRequestError(ProviderError):

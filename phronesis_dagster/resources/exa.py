@@ -14,6 +14,7 @@ from phronesis_dagster.resources.contract import (
     ProspectInput,
     ProviderAnswer,
 )
+from phronesis_dagster.resources.errors import ProviderError
 from phronesis_dagster.resources.http_client import (
     ProviderResource,
     RateLimit,
@@ -27,6 +28,25 @@ SEARCH_PATH = "/search"
 # `highlights: {maxCharacters, query}`; `numSentences` and `highlightsPerUrl` are deprecated
 # (exa.ai/docs "Common Mistakes Reference"; changelog "highlights restored", 2025-11-26).
 HIGHLIGHT_MAX_CHARACTERS = 600
+
+# Exa's refusals by status, then tag (exa.ai/docs/reference/error-codes, "API Error Tags"; its
+# errors are `{"requestId", "error", "tag"}`, and the page says to branch on the status first
+# and read an unknown tag as detail). 402 = no credits to spend: every call is refused until
+# someone tops up (NO_MORE_CREDITS) or raises the key's budget (API_KEY_BUDGET_EXCEEDED).
+CREDIT_REFUSALS = {
+    "NO_MORE_CREDITS": "out of credits (Exa's 402 NO_MORE_CREDITS: the account's credits are "
+    "exhausted; top up at dashboard.exa.ai)",
+    "API_KEY_BUDGET_EXCEEDED": "out of credits for this API key (Exa's 402 "
+    "API_KEY_BUDGET_EXCEEDED: its spending budget is exceeded; the team admin raises it)",
+}
+# 403 with these tags: the key has no access to the endpoint or feature, so every call alike
+# is refused.
+NO_ACCESS_TAGS = frozenset({"ACCESS_DENIED", "FEATURE_DISABLED"})
+# 403 with these tags: this request's content was blocked (robots.txt, moderation); other
+# requests go through, so the breaker is not held.
+CONTENT_BLOCK_TAGS = frozenset(
+    {"ROBOTS_FILTER_FAILED", "PROHIBITED_CONTENT", "CONTENT_FILTER_ERROR"}
+)
 
 # (kind, pattern) - a mention whose title or highlight matches is a wealth signal. Ordered:
 # the first matching kind per text wins.
@@ -87,6 +107,16 @@ def wealth_signals(mentions: tuple[Mention, ...]) -> tuple[WealthSignal, ...]:
                     found[(kind, mention.url)] = WealthSignal(kind, text.strip(), mention.url)
                     break
     return tuple(found.values())
+
+
+def error_tag(response: httpx.Response) -> str | None:
+    """The `tag` of an Exa error body, or None (not JSON, no tag: Exa's 429 has none)."""
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return None
+    tag = body.get("tag") if isinstance(body, dict) else None
+    return tag if isinstance(tag, str) else None
 
 
 def parse_search(query: str) -> Any:
@@ -153,6 +183,27 @@ class ExaResource(ProviderResource, EnrichmentProvider):
 
     def validate_config(self) -> None:
         self._require_secret(self.api_key, self.KEY_ENV)
+
+    def refusal(self, response: httpx.Response, method: str, endpoint: str) -> ProviderError | None:
+        """Exa's 402 (out of credits, any tag) and 403 without access stop every call: not
+        retried, the breaker held open and the error says why; a 403 for blocked content is
+        this request's error only. Other statuses (401, 429, 5xx) take the generic path."""
+        status = response.status_code
+        if status not in (402, 403):
+            return None
+        tag = error_tag(response)
+        if status == 402:
+            why = CREDIT_REFUSALS.get(
+                tag or "", f"out of credits (Exa's 402 {tag or 'Payment Required'})"
+            )
+            return self.held_refusal(response, method, endpoint, why)
+        if tag in NO_ACCESS_TAGS:
+            why = f"no access: the API key may not use {endpoint} (Exa's 403 {tag})"
+            return self.held_refusal(response, method, endpoint, why)
+        if tag in CONTENT_BLOCK_TAGS:
+            why = f"this request was blocked by Exa's content rules (403 {tag})"
+            return self.request_refusal(response, method, endpoint, why)
+        return None
 
     def default_headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key, "Accept": "application/json"}

@@ -367,7 +367,8 @@ class ProviderResource(dg.ConfigurableResource):
 
     def refusal(self, response: httpx.Response, method: str, endpoint: str) -> ProviderError | None:
         """A provider's own reading of an error status (its documented codes), or None for the
-        generic mapping. Set `hold_until` on refusals that stop every call (credits, keys)."""
+        generic mapping: `held_refusal` for refusals that stop every call (credits, keys),
+        `request_refusal` for one request refused."""
         return None
 
     def quota_reset(self, response: httpx.Response, retry_after: float | None) -> datetime | None:
@@ -380,6 +381,41 @@ class ProviderResource(dg.ConfigurableResource):
     def hold_for_refusal(self) -> datetime:
         """`hold_until` for refused credentials or credits."""
         return datetime.now(UTC) + timedelta(seconds=self.refusal_hold_seconds)
+
+    def _refusal_message(
+        self, response: httpx.Response, method: str, endpoint: str, why: str
+    ) -> str:
+        detail = self._scrub(response.text[:ERROR_BODY_EXCERPT_CHARS].strip())
+        return f"{method} {endpoint} -> HTTP {response.status_code}: {why}: {detail}"
+
+    def held_refusal(
+        self, response: httpx.Response, method: str, endpoint: str, why: str
+    ) -> ProviderAuthError:
+        """For `refusal`: the provider refuses every call (credentials, credits, no access),
+        `why` in its own documented terms. Not retried; the shared breaker is held open for
+        `refusal_hold_seconds`, so no process calls it again before then, and every call it
+        skips reports `why`."""
+        return ProviderAuthError(
+            self.PROVIDER,
+            self._refusal_message(
+                response,
+                method,
+                endpoint,
+                f"{why}; calls held for {self.refusal_hold_seconds:g} s",
+            ),
+            http_status=response.status_code,
+            hold_until=self.hold_for_refusal(),
+        )
+
+    def request_refusal(
+        self, response: httpx.Response, method: str, endpoint: str, why: str
+    ) -> ProviderRequestError:
+        """For `refusal`: this one request is refused (`why`), the provider takes others."""
+        return ProviderRequestError(
+            self.PROVIDER,
+            self._refusal_message(response, method, endpoint, why),
+            http_status=response.status_code,
+        )
 
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_exponential_jitter(

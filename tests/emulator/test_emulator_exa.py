@@ -1,4 +1,5 @@
-"""Exa emulation: search shape, zero-result queries, wealth texts, auth and 429 body."""
+"""Exa emulation: search shape, zero-result queries, wealth texts, auth, 429 body and the
+account refusals (402 out of credits, 403 no access)."""
 
 from __future__ import annotations
 
@@ -95,3 +96,33 @@ def test_rate_limit_body_is_only_error(emulator):
     assert list(limited[0].json()) == ["error"]
     assert "exceeded your Exa rate limit" in limited[0].json()["error"]
     assert "retry-after" in limited[0].headers
+
+
+def test_out_of_credits_is_a_402_with_exas_error_body_on_every_request(emulator):
+    emulator.configure(faults={"exa": {"scenario": "out_of_credits"}})
+    url = emulator.base_urls()["exa"] + "/search"
+    with httpx.Client() as client:
+        responses = [
+            client.post(url, headers={"x-api-key": "k"}, json={"query": f"q{i}"}) for i in range(3)
+        ]
+    assert [r.status_code for r in responses] == [402] * 3  # persistent while the scenario is on
+    body = responses[0].json()
+    assert set(body) == {"requestId", "error", "tag"} and body["tag"] == "NO_MORE_CREDITS"
+    assert "credits" in body["error"]
+
+    emulator.configure(faults={"exa": {"scenario": ""}})  # topped up: answers again
+    assert httpx.post(url, headers={"x-api-key": "k"}, json={"query": "q"}).status_code == 200
+
+
+def test_key_and_access_refusals_carry_exas_tags(emulator):
+    url = emulator.base_urls()["exa"] + "/search"
+    expected = {
+        "key_budget_exceeded": (402, "API_KEY_BUDGET_EXCEEDED"),
+        "access_denied": (403, "ACCESS_DENIED"),
+        "prohibited_content": (403, "PROHIBITED_CONTENT"),
+    }
+    for scenario, (status, tag) in expected.items():
+        emulator.configure(faults={"exa": {"scenario": scenario}})
+        r = httpx.post(url, headers={"x-api-key": "k"}, json={"query": "q"})
+        assert (r.status_code, r.json()["tag"]) == (status, tag), scenario
+        assert r.json()["requestId"] and r.json()["error"]

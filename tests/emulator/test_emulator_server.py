@@ -254,6 +254,6 @@ def test_published_limits_are_enforced_by_default(emulator):
 
 
 def test_scenarios_are_validated_per_provider(emulator):
-    emulator.configure(faults={"exa": {"scenario": "out_of_credits"}})
+    emulator.configure(faults={"exa": {"scenario": "rate_block"}})  # EDGAR's, not Exa's
     r = _exa(httpx.Client(), emulator, "q")
-    assert r.status_code == 500 and "unknown scenario 'out_of_credits'" in r.json()["error"]
+    assert r.status_code == 500 and "unknown scenario 'rate_block'" in r.json()["error"]

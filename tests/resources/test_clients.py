@@ -450,6 +450,53 @@ def test_contactout_credentials_and_credits_refusals_hold_the_breaker_and_say_wh
     assert requests_seen(emu, "contactout") == 1
 
 
+@pytest.mark.parametrize(
+    ("scenario", "status", "words"),
+    [
+        ("out_of_credits", 402, "out of credits"),
+        ("key_budget_exceeded", 402, "out of credits for this API key"),
+        ("access_denied", 403, "no access"),
+    ],
+)
+def test_exa_credits_and_access_refusals_hold_the_breaker_for_every_process(
+    emu, rdb, scenario, status, words
+):
+    emu.configure(faults={"exa": {"scenario": scenario}})
+    res = make("exa", emu, rdb)
+    with pytest.raises(ProviderAuthError, match=words) as info:
+        ONE_CALL["exa"](res)
+    # Not retried (FAST allows retries) and not counted as an outage: the breaker is held, not
+    # tripped by failures.
+    assert info.value.http_status == status and requests_seen(emu, "exa") == 1
+    assert info.value.hold_until is not None and SECRET not in str(info.value)
+    assert 250 < held_for(res) <= 300
+    snap = res.breaker.snapshot()
+    assert words in snap.last_error and snap.window_failures == 0
+    assert call_log(rdb, "exa")[-1]["http_status"] == status
+    # The same process skips its next call, with the reason.
+    with pytest.raises(CircuitOpenError, match=words):
+        ONE_CALL["exa"](res)
+    # Another process (another run) is refused by the shared breaker without calling Exa, even
+    # once Exa would answer again.
+    emu.configure(faults={"exa": {"scenario": ""}})
+    outcome = other_process(_workers.provider_call, rdb.url, emu.url, "exa")
+    assert outcome.startswith("CircuitOpenError") and words in outcome
+    assert requests_seen(emu, "exa") == 1
+
+
+def test_exa_content_block_refuses_one_request_not_the_provider(emu, rdb):
+    emu.configure(faults={"exa": {"scenario": "prohibited_content"}})
+    res = make("exa", emu, rdb)
+    with pytest.raises(ProviderRequestError, match="PROHIBITED_CONTENT") as info:
+        ONE_CALL["exa"](res)
+    assert info.value.http_status == 403 and info.value.hold_until is None
+    assert requests_seen(emu, "exa") == 1
+    snap = res.breaker.snapshot()
+    assert (snap.state, snap.window_failures) == ("closed", 0)
+    emu.configure(faults={"exa": {"scenario": ""}})
+    assert ONE_CALL["exa"](res) is not None  # the next request goes through
+
+
 def test_contactout_401_is_a_bad_request_not_a_key_problem(emu, rdb):
     emu.configure(faults={"contactout": {"scenario": "bad_request"}})
     res = make("contactout", emu, rdb)

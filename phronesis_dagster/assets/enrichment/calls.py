@@ -49,8 +49,9 @@ def call_source(provider: Provider, client: Enricher, prospect: ProspectInput) -
 
 def timed_outcome(call: Callable[[], ProviderAnswer]) -> SourceOutcome:
     """Run one provider call as a `SourceOutcome` (complete with its data, or not_found) with
-    its latency. Never raises: a provider error becomes `failed` (or `circuit_open`), so the
-    other sources and prospects go on."""
+    its latency. Never raises: a provider error becomes `failed` (or `circuit_open`: the breaker
+    skipped the call, or the provider refused calls until a time), so the other sources and
+    prospects go on."""
     started = time.perf_counter()
     data = None
     try:
@@ -59,7 +60,11 @@ def timed_outcome(call: Callable[[], ProviderAnswer]) -> SourceOutcome:
     except CircuitOpenError as exc:
         status, error = CIRCUIT_OPEN, str(exc)
     except ProviderError as exc:
-        status, error = FAILED, str(exc)
+        # A refusal that holds the breaker (out of credits, a spent quota window, a refused
+        # key) is what every later call of the batch is then told without a request: the
+        # prospects whose calls met it read the same, `circuit_open` with the reason.
+        status = CIRCUIT_OPEN if exc.hold_until is not None else FAILED
+        error = str(exc)
     except Exception as exc:  # noqa: BLE001 - one prospect's surprise must not sink the batch
         status, error = FAILED, f"{type(exc).__name__}: {exc}"
     latency = (time.perf_counter() - started) * 1000
