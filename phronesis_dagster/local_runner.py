@@ -158,8 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m phronesis_dagster.local_runner DB_URL BATCH_KEY [WORKERS]`: run one
     batch in a fresh process, the way a launched run does; providers from the environment
     (`PHRONESIS_PROVIDER_MODE`, `PHRONESIS_EMULATOR_URL` or the API keys)."""
+    import gc
     import sys
 
+    # As a launched run (phronesis_dagster/__init__.py, definitions.py): what is imported by
+    # now, Dagster included, is out of the garbage collector's way while the rest loads.
+    gc.freeze()
     from phronesis_dagster.assets.enrichment import ENRICHMENT_ASSETS
     from phronesis_dagster.jobs import enrichment_batch_job
     from phronesis_dagster.resources.app_db import AppDatabase
@@ -175,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs=[enrichment_batch_job],
         resources={"app_db": app_db, **build_provider_resources(app_db)},
     )
+    gc.freeze()
     workers = int(args[2]) if len(args) == 3 else None
     return 0 if execute_batch(defs, args[1], max_workers_per_provider=workers).success else 1
 
