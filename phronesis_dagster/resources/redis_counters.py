@@ -94,9 +94,10 @@ class PipelineCallCounter:
         queue_max: int = QUEUE_MAX,
     ) -> None:
         # redis-py is imported here and in `WebAppRedis`, not with the module: importing it
-        # (its asyncio client, parsers and OpenTelemetry metrics) took 0.14 s of a run process's
-        # set-up on an idle core, 0.27-0.41 s at load 5, and a run needs it only after its first
-        # successful call (the quota asset reads through `WebAppRedis`). Imported before the
+        # (its asyncio client, parsers and OpenTelemetry metrics) was 0.14 s of loading the code
+        # location on an idle core, 0.27-0.41 s at load 5 (`python -X importtime`), paid by
+        # every run before its first provider call, while a run needs it only after its first
+        # successful call (and the quota asset through `WebAppRedis`). Imported before the
         # sender thread starts, like the lazy imports below.
         import redis
         from redis.backoff import NoBackoff
