@@ -3,6 +3,8 @@ and resource, and the only place resource keys are bound."""
 
 from __future__ import annotations
 
+import gc
+
 import dagster as dg
 
 from phronesis_dagster.assets.activity_partitions import activity_log_partitions
@@ -79,3 +81,7 @@ defs = dg.Definitions(
     sensors=[s for d in DOMAINS for s in d["sensors"]],
     resources=resources,
 )
+
+# The code location's own objects join Dagster's in the permanent generation (see
+# phronesis_dagster/__init__.py): the collections of the run that follows skip them too.
+gc.freeze()

@@ -4,17 +4,29 @@ production the daemon does the same with the real sensor ticks and run launcher.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
 import sqlalchemy as sa
 
-from phronesis_dagster.assets.enrichment.partitions import enrichment_batch_partitions
-from phronesis_dagster.db.models import EnrichmentRequest, EnrichmentSourceResult, Prospect
-from phronesis_dagster.enrichment.requests import utcnow
-from phronesis_dagster.enrichment.store import fail_batch
-from phronesis_dagster.sensors.enrichment import ENRICHMENT_REQUEST_SENSOR
+# `python -m phronesis_dagster.local_runner` imports Dagster only now, after the package's own
+# gc.freeze() (phronesis_dagster/__init__.py): freezing again here keeps Dagster's objects out
+# of the collections while the code below loads, as in a launched run.
+gc.freeze()
+
+from phronesis_dagster.assets.enrichment.partitions import (  # noqa: E402
+    enrichment_batch_partitions,
+)
+from phronesis_dagster.db.models import (  # noqa: E402
+    EnrichmentRequest,
+    EnrichmentSourceResult,
+    Prospect,
+)
+from phronesis_dagster.enrichment.requests import utcnow  # noqa: E402
+from phronesis_dagster.enrichment.store import fail_batch  # noqa: E402
+from phronesis_dagster.sensors.enrichment import ENRICHMENT_REQUEST_SENSOR  # noqa: E402
 
 
 @dataclass
@@ -175,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs=[enrichment_batch_job],
         resources={"app_db": app_db, **build_provider_resources(app_db)},
     )
+    gc.freeze()  # the code location's objects too, as definitions.py does
     workers = int(args[2]) if len(args) == 3 else None
     return 0 if execute_batch(defs, args[1], max_workers_per_provider=workers).success else 1
 
