@@ -142,9 +142,7 @@ def test_plan_makes_tenants_take_turns_in_the_run_queue():
     rows = [row(i, 1000 + i, tenant_id=big, p_tenant_id=big, job_id=JOB) for i in range(1, 7)]
     rows += [row(i, 1000 + i, tenant_id=small, p_tenant_id=small, job_id=JOB) for i in (7, 8)]
     # The big tenant already has 4 bulk batches queued or running from earlier ticks.
-    plan = plan_tick(
-        rows, SensorSettings(batch_size=2), now=NOW, limit=50, outstanding={big: 4}
-    )
+    plan = plan_tick(rows, SensorSettings(batch_size=2), now=NOW, limit=50, outstanding={big: 4})
     order = [(b.tenant_id, b.priority) for b in plan.batches]
     assert order == [(small, 0), (big, -4), (big, -5), (big, -6)]
     # Every bulk batch holds one tenant's prospects.
