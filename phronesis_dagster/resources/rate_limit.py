@@ -59,8 +59,8 @@ WINDOW_MARGIN_MS = 250
 # slot when the ask begins, and a slow ask (a saturated CPU or database) leaves the request
 # going out that much later than its stamp. Half the margin, so that a used slot has at least
 # the other half for the way from here to the provider. Measured in the benchmark at published
-# limits (2,000 prospects, 4 niced bulk runs on 2 cores): one EDGAR 403 block and one
-# ContactOut 429 with every slot used as granted.
+# limits (2,000 prospects, 4 niced bulk runs on 2 cores): a ContactOut 429 with every slot used
+# as granted, none after.
 STALE_GRANT_SECONDS = WINDOW_MARGIN_MS / 2 / 1000
 # Connections per provider bucket and process: the threads of a process take turns at the
 # bucket (one attempt at a time), plus a prune now and then.
