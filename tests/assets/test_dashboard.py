@@ -31,7 +31,6 @@ from phronesis_dagster.checks.dashboard import (
     funnel_stages_result,
     pulse_matches_request_log,
 )
-from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import (
     ACTION_TYPES,
     COUNTER_COLUMNS,
@@ -48,6 +47,7 @@ from phronesis_dagster.db.models import (
 )
 from phronesis_dagster.partitions import usage_daily_partitions
 from phronesis_dagster.resources.app_db import AppDatabase
+from tests.db.test_rls import create_web_role, drop_role
 
 # Fixture data -------------------------------------------------------------------------------
 
@@ -566,16 +566,11 @@ RLS_TABLES = (*DASHBOARD_TENANT_TABLES, "tenant_activity_daily", "enrichment_err
 @pytest.fixture
 def web_role(postgres_url: str) -> Iterator[str]:
     """A LOGIN role without BYPASSRLS that may SELECT the derived tables; dropped afterwards."""
-    role = f"rls_{uuid.uuid4().hex[:12]}"
-    with engine_for(postgres_url).begin() as conn:
-        conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS')
-        conn.exec_driver_sql(f'GRANT SELECT ON {", ".join(RLS_TABLES)} TO "{role}"')
+    role = create_web_role(postgres_url, (f"SELECT ON {', '.join(RLS_TABLES)}",))
     try:
         yield role
     finally:
-        with engine_for(postgres_url).begin() as conn:
-            conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
-            conn.exec_driver_sql(f'DROP ROLE "{role}"')
+        drop_role(postgres_url, role)
 
 
 def visible(url: str, role: str, tenant: uuid.UUID | None) -> dict[str, set]:

@@ -24,6 +24,7 @@ from phronesis_dagster.sensors.enrichment import (
     build_enrichment_request_sensor,
     settings_from_env,
 )
+from tests.db.test_rls import create_web_role, drop_role
 from tests.enrichment.fixtures import (
     add_prospect,
     add_request,
@@ -240,17 +241,13 @@ def test_the_functions_default_window_is_the_sensors(postgres_url: str) -> None:
 def web_role(postgres_url: str) -> Iterator[str]:
     """A LOGIN role like the web app's: no superuser, no BYPASSRLS, and only the privileges the
     contract asks for (docs/web_app_contract.md); dropped afterwards."""
-    role = f"rls_{uuid.uuid4().hex[:12]}"
-    with engine_for(postgres_url).begin() as conn:
-        conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS')
-        conn.exec_driver_sql(f'GRANT SELECT ON prospects TO "{role}"')
-        conn.exec_driver_sql(f'GRANT SELECT, INSERT ON enrichment_requests TO "{role}"')
+    role = create_web_role(
+        postgres_url, ("SELECT ON prospects", "SELECT, INSERT ON enrichment_requests")
+    )
     try:
         yield role
     finally:
-        with engine_for(postgres_url).begin() as conn:
-            conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
-            conn.exec_driver_sql(f'DROP ROLE "{role}"')
+        drop_role(postgres_url, role)
 
 
 def as_web_app(

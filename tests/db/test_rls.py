@@ -35,12 +35,16 @@ from phronesis_dagster.resources.app_db import AppDatabase
 DAY = date(2025, 5, 6)
 
 
-def create_web_role(url: str) -> str:
-    """A LOGIN role without BYPASSRLS that may SELECT every tenant table."""
+def create_web_role(url: str, grants: tuple[str, ...] | None = None) -> str:
+    """A LOGIN role without BYPASSRLS with `grants` ("SELECT ON prospects", ...); by default it
+    may SELECT every tenant table. Drop it with `drop_role`."""
+    if grants is None:
+        grants = (f"SELECT ON {', '.join(TENANT_TABLES)}",)
     role = f"rls_{uuid.uuid4().hex[:12]}"
     with engine_for(url).begin() as conn:
         conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS')
-        conn.exec_driver_sql(f'GRANT SELECT ON {", ".join(TENANT_TABLES)} TO "{role}"')
+        for grant in grants:
+            conn.exec_driver_sql(f'GRANT {grant} TO "{role}"')
     return role
 
 
