@@ -272,6 +272,30 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def sdk_import_cpu_seconds(runs: int = 3) -> float:
+    """Median CPU of importing the anthropic SDK as a run process does: after the code
+    location, with its objects frozen, through `ClaudeResource`'s own import (a fresh
+    interpreter each time)."""
+    probe = (
+        "import gc, time, phronesis_dagster.definitions; gc.freeze(); "
+        "from phronesis_dagster.resources.claude import _import_sdk; "
+        "t = time.process_time(); _import_sdk(); print(time.process_time() - t)"
+    )
+    figures = sorted(
+        float(
+            subprocess.run(
+                [sys.executable, "-W", "ignore", "-c", probe],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[-1]
+        )
+        for _ in range(runs)
+    )
+    return figures[len(figures) // 2]
+
+
 def busy_share(per_second: list[int], rate: float) -> float:
     """Share of the provider's rate-limit capacity used over the whole timeline."""
     return sum(per_second) / (rate * max(len(per_second), 1))
@@ -469,17 +493,24 @@ def main() -> None:
             before = children_cpu_seconds()
             run_batches(app_db, emulator, batches[:1], 1, folder)
             fixed_cpu = children_cpu_seconds() - before
+            # That run summarizes nothing, so it never imports the anthropic SDK; every bench
+            # batch does, once per process (ClaudeResource.warm_up): a per-run cost as well.
+            sdk_cpu = sdk_import_cpu_seconds()
             cores = os.cpu_count() or 1
             cpu_floor = (runs_cpu + emulator_cpu) / cores
-            calls_cpu = max(runs_cpu - fixed_cpu * len(batches), 0.0)
+            calls_cpu = max(runs_cpu - (fixed_cpu + sdk_cpu) * len(batches), 0.0)
+            n_requests = max(sum(requests.values()), 1)
             print(
                 f"  CPU: run processes {runs_cpu:.0f} s, emulator {emulator_cpu:.0f} s; on "
                 f"{cores} cores that alone needs {cpu_floor:.1f} s of wall time (the CPU floor)"
             )
             print(
                 f"    per run process: {fixed_cpu:.1f} s before any provider call (imports, run "
-                f"set-up; {fixed_cpu * len(batches):.0f} s for {len(batches)} runs), then "
-                f"{calls_cpu / max(sum(requests.values()), 1) * 1000:.1f} ms per provider request"
+                f"set-up) + {sdk_cpu:.1f} s importing the anthropic SDK "
+                f"({(fixed_cpu + sdk_cpu) * len(batches):.0f} s for {len(batches)} runs), then "
+                f"{calls_cpu / n_requests * 1000:.1f} ms per provider request "
+                f"({(calls_cpu + sdk_cpu * len(batches)) / n_requests * 1000:.1f} ms counting "
+                "the SDK import per request)"
             )
             busiest = stats["per_second"].get(slowest.partition(".")[0], [])
             print(

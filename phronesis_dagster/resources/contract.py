@@ -106,6 +106,10 @@ class Enricher(Protocol):
         """This run's provider-specific counters for run metadata (EDGAR: cache hits)."""
         ...
 
+    def warm_up(self) -> None:
+        """Start the provider's one-time set-up in the background: the batch will call it."""
+        ...
+
 
 class EnrichmentProvider:
     """The facts of one enrichment provider (class attributes) and its typed call (`enrich`).
@@ -152,6 +156,11 @@ class EnrichmentProvider:
     def run_counters(self) -> dict[str, int]:
         """This run's provider-specific counters for run metadata; none by default."""
         return {}
+
+    def warm_up(self) -> None:
+        """Start slow one-time set-up (Claude: importing the SDK) in the background, so that
+        it overlaps the batch's first calls instead of delaying the provider's first one.
+        Nothing to do by default."""
 
     @abstractmethod
     def enrich(self, prospect: ProspectInput) -> ProviderAnswer:

@@ -26,12 +26,16 @@ class FakeProvider:
         self.behaviour = behaviour or {}
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.warmed_up = False
 
     def rate_limits_in_effect(self) -> dict[str, str]:
         return {}
 
     def run_counters(self) -> dict[str, int]:
         return {}
+
+    def warm_up(self) -> None:
+        self.warmed_up = True
 
     def enrich(self, prospect: ProspectInput) -> ProviderAnswer:
         # The asset never calls a provider for a prospect it does not apply to.

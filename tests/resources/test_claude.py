@@ -154,6 +154,28 @@ def test_loading_the_code_location_does_not_import_the_sdk():
     assert out.stdout.strip() == "False"
 
 
+
+def test_warm_up_builds_the_client_in_the_background_once(emu, rdb):
+    """The batch starts the SDK's import when it starts (it overlaps the data sources' calls);
+    the first summary then uses that client instead of building one, and `close` waits for a
+    warm-up still running instead of leaving it importing at process exit."""
+    res = make(emu, rdb)
+    res.warm_up()
+    res.warm_up()  # a second ask starts nothing new
+    warming = res._warming
+    assert warming is not None and warming.name == "claude-sdk-warm-up"
+    warming.join(60)
+    built = res.sdk
+    res.summarize_prospect(prospect=PROSPECT, sources=SOURCES)
+    assert res.sdk is built
+    assert requests_seen(emu) == 1
+    res.close()
+    assert res._warming is None and res._sdk is None
+    cold = make(emu, rdb)
+    cold.warm_up()
+    cold.close()  # joins the warm-up: nothing left running
+    assert not warming.is_alive() and cold._warming is None
+
 # ---- answers that end without a whole summary -------------------------------------------------
 
 

@@ -283,6 +283,8 @@ def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentCon
 
     if summarize_too:
         work[SUMMARY_PROVIDER] = [q for p in inputs.values() if not waiting[p.id] for q in due(p)]
+        if any(needs_call(stored.get((pid, SUMMARY_SOURCE))) for pid in inputs):
+            clients[SUMMARY_PROVIDER].warm_up()
     progress = ProgressLogger(
         context.log.info,
         label=f"{batch_key} calls",

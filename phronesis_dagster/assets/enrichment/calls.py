@@ -9,10 +9,11 @@ request."""
 
 from __future__ import annotations
 
+import queue
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import sqlalchemy as sa
 
@@ -127,30 +128,35 @@ def run_calls(
     }
     out: dict[tuple[uuid.UUID, str], SourceOutcome] = {}
     pending: dict[Future[SourceOutcome], tuple[Provider, ProspectInput]] = {}
+    # Finished futures arrive here, each once. Not `concurrent.futures.wait(pending,
+    # FIRST_COMPLETED)`: that installs a waiter on every pending future at each call, so a
+    # batch of n calls cost O(n^2) on this thread (12 % of a 250-prospect run's CPU).
+    finished: queue.SimpleQueue[Future[SourceOutcome]] = queue.SimpleQueue()
 
     def submit(provider: Provider, prospect: ProspectInput) -> None:
-        pending[pools[provider].submit(task, provider, prospect)] = (provider, prospect)
+        future = pools[provider].submit(task, provider, prospect)
+        pending[future] = (provider, prospect)
+        future.add_done_callback(finished.put)
 
     try:
         for provider, items in work.items():
             for prospect in items:
                 submit(provider, prospect)
         while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in done:
-                provider, prospect = pending.pop(fut)
-                outcome = fut.result()
-                out[(prospect.id, provider.SOURCE)] = outcome
-                # The jobs' progress reads the prospect's id and name only: no contact data.
-                progress.advance(
-                    source=provider.SOURCE,
-                    prospect={"id": prospect.id, "name": prospect.name},
-                    outcome=outcome,
-                )
-                if follow_up is not None and provider is not follow_up[0]:
-                    for nxt in follow_up[1](provider, prospect, outcome):
-                        progress.extend(1)
-                        submit(follow_up[0], nxt)
+            fut = finished.get()
+            provider, prospect = pending.pop(fut)
+            outcome = fut.result()
+            out[(prospect.id, provider.SOURCE)] = outcome
+            # The jobs' progress reads the prospect's id and name only: no contact data.
+            progress.advance(
+                source=provider.SOURCE,
+                prospect={"id": prospect.id, "name": prospect.name},
+                outcome=outcome,
+            )
+            if follow_up is not None and provider is not follow_up[0]:
+                for nxt in follow_up[1](provider, prospect, outcome):
+                    progress.extend(1)
+                    submit(follow_up[0], nxt)
     finally:
         for pool in pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
