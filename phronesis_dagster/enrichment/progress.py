@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from phronesis_dagster.db.models import UtcDateTime
-from phronesis_dagster.db.sql_files import load_sql
+from phronesis_dagster.db.sql_files import load_sql, load_statement
 from phronesis_dagster.enrichment.constants import (
     ALL_SOURCES,
     COMPLETE,
@@ -178,7 +178,7 @@ def highlight_text(source: str, prospect: Mapping[str, Any], outcome: Any) -> st
 def _job_progress_sql() -> sa.TextClause:
     uuids = postgresql.ARRAY(sa.Uuid(as_uuid=True))
     names = postgresql.ARRAY(sa.Text())
-    return sa.text(load_sql("enrichment_job_progress")).bindparams(
+    return sa.text(load_statement("enrichment_job_progress")).bindparams(
         sa.bindparam("job_ids", type_=uuids),
         sa.bindparam("all_sources", type_=names),
         sa.bindparam("data_sources", type_=names),

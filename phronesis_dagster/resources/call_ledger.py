@@ -19,7 +19,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from phronesis_dagster.db.sql_files import load_sql
+from phronesis_dagster.db.sql_files import load_statement
 from phronesis_dagster.resources.redis_counters import count_provider_call
 
 Outcome = Literal["success", "not_found", "failure", "rate_limited", "circuit_open"]
@@ -65,7 +65,7 @@ class BreakerRow:
     window_calls: int
 
 
-_STATEMENT = sa.text(load_sql("provider_call_record"))
+_STATEMENT = sa.text(load_statement("provider_call_record"))
 
 
 def write_call(
