@@ -151,10 +151,10 @@ def _new_pg_db(admin_url: str, suffix: str) -> str:
 class Emulator:
     """`python -m phronesis_dagster.emulator` in its own process."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency_ms: int = LATENCY_MS, rate_limit: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # No --rate-limit: the emulator enforces the published limits.
+        # No --rate-limit unless given: the emulator enforces the published limits.
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -165,7 +165,8 @@ class Emulator:
                 "--seed",
                 str(EMULATOR_SEED),
                 "--latency-ms",
-                str(LATENCY_MS),
+                str(latency_ms),
+                *(["--rate-limit", rate_limit] if rate_limit else []),
             ],
             cwd=REPO,
             stdout=subprocess.DEVNULL,

@@ -61,6 +61,16 @@ def short_write(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield conn
 
 
+@contextmanager
+def one_statement(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for ONE statement that is atomic by itself (the per-call record of
+    `call_ledger.write_call`), in autocommit: PostgreSQL runs a lone statement as its own
+    transaction, so the BEGIN and COMMIT round trips of `short_write` would buy nothing. Not
+    for two statements that must commit together."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
+
+
 @lru_cache(maxsize=16)
 def engine_for(url: str) -> sa.Engine:
     """One pooled engine per URL per process. A pool is a per-process cache of connections, not

@@ -15,6 +15,7 @@ from phronesis_dagster.db.engine import (
     default_database_url,
     engine_for,
     normalize_url,
+    one_statement,
     short_write,
 )
 
@@ -52,6 +53,13 @@ class AppDatabase(dg.ConfigurableResource):
         """`begin()` for a short write transaction that waits on nothing else: see
         `short_write`."""
         with short_write(self.engine) as conn:
+            yield conn
+
+    @contextmanager
+    def one_statement(self) -> Iterator[sa.Connection]:
+        """A connection for one statement atomic by itself, in autocommit: see
+        `db.engine.one_statement`."""
+        with one_statement(self.engine) as conn:
             yield conn
 
     @contextmanager

@@ -255,7 +255,8 @@ class CallGuard:
         if record is None and count is None:
             return
         try:
-            with self.app_db.begin_short_write() as conn:
+            # One statement (db/sql/provider_call_record.sql), atomic by itself.
+            with self.app_db.one_statement() as conn:
                 row = write_call(conn, record, count, run_id=self.run_id)
         except Exception as exc:  # noqa: BLE001
             self.log.warning(

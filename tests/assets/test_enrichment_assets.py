@@ -211,7 +211,6 @@ def test_rerun_calls_only_what_did_not_complete(app_db, instance, fakes):
     assert "apollo" in ben.ai_summary and "apollo" not in first_summary
 
 
-
 def test_claude_is_warmed_up_only_when_the_batch_has_summaries_to_make(app_db, instance, fakes):
     """The SDK's import (over a second of CPU) starts with the batch when summaries are due,
     and is not paid at all by a batch whose summaries are all final or not selected."""
@@ -231,6 +230,7 @@ def test_claude_is_warmed_up_only_when_the_batch_has_summaries_to_make(app_db, i
     web_batch = queue_batch(app_db, instance, [other], tenant)
     assert materialize(app_db, instance, web_only, web_batch, selection=["web_enrichment"]).success
     assert not web_only["claude"].warmed_up
+
 
 def test_materializing_one_source_calls_only_that_provider(app_db, instance, fakes):
     engine = app_db.engine

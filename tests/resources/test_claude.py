@@ -154,7 +154,6 @@ def test_loading_the_code_location_does_not_import_the_sdk():
     assert out.stdout.strip() == "False"
 
 
-
 def test_warm_up_builds_the_client_in_the_background_once(emu, rdb):
     """The batch starts the SDK's import when it starts (it overlaps the data sources' calls);
     the first summary then uses that client instead of building one, and `close` waits for a
@@ -175,6 +174,7 @@ def test_warm_up_builds_the_client_in_the_background_once(emu, rdb):
     cold.warm_up()
     cold.close()  # joins the warm-up: nothing left running
     assert not warming.is_alive() and cold._warming is None
+
 
 # ---- answers that end without a whole summary -------------------------------------------------
 

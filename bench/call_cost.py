@@ -1,0 +1,211 @@
+"""Benchmark: the CPU one provider request costs in a run process, part by part (issue 11).
+
+bench/enrichment.py measures CPU per provider request in a whole bulk job (threads, waits for
+rate-limit slots, a shared machine). This measures the same path one call at a time on one
+thread, so each part's own cost shows, and nothing else runs in the process:
+
+- the parts of every call: a rate-limit slot (`SharedRateLimiter.acquire` on a free bucket),
+  the HTTP request (httpx to the emulator, keep-alive), the call's one bookkeeping write
+  (`call_ledger.write_call`: usage, call log, breaker) and the stored outcome
+  (`enrichment.store.save_result`: the result row and the prospect's column);
+- a whole call per provider: the resource's `enrich` (its request(s), retries machinery,
+  parsing, the guard's bookkeeping) + `save_result`, the work a bulk run repeats per call,
+  divided by the requests the emulator saw (EDGAR's call makes several).
+
+CPU is the calling thread's (`time.thread_time`), median of `--rounds` rounds of `--calls`
+calls each; the emulator runs in its own process with no latency and limits far above the
+calls made, so no wait is measured. PostgreSQL: a database of the bench's own on the server of
+`--database-url`.
+
+Usage: `.venv/bin/python bench/call_cost.py [--calls 100] [--rounds 3]`. The ratio of the
+mean CPU per request to the 2 ms target is the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from enrichment import EMULATOR_SEED, Emulator, _new_pg_db, fresh_db, seed  # noqa: E402
+
+from phronesis_dagster.db.models import Prospect  # noqa: E402
+from phronesis_dagster.enrichment.store import SourceOutcome, save_result  # noqa: E402
+from phronesis_dagster.resources.app_db import AppDatabase  # noqa: E402
+from phronesis_dagster.resources.call_ledger import (  # noqa: E402
+    BreakerCount,
+    CallRecord,
+    write_call,
+)
+from phronesis_dagster.resources.contract import ProspectInput  # noqa: E402
+from phronesis_dagster.resources.providers import build_provider_resources  # noqa: E402
+from phronesis_dagster.resources.rate_limit import SharedRateLimiter  # noqa: E402
+from phronesis_dagster.resources.registry import PROVIDERS, emulator_name  # noqa: E402
+
+TARGET_MS = 2.0
+HIGH = 1000  # requests per second: far above what the bench makes, so no call waits
+
+
+def cpu_ms(fn: Callable[[], object], calls: int, rounds: int) -> float:
+    """Median over `rounds` of this thread's CPU per call of `fn`, in ms."""
+    fn()  # connections, pools, caches: not part of a call's cost
+    figures = []
+    for _ in range(rounds):
+        started = time.thread_time()
+        for _ in range(calls):
+            fn()
+        figures.append((time.thread_time() - started) * 1000 / calls)
+    return statistics.median(figures)
+
+
+def whole_call(
+    resource: dg.ConfigurableResource,
+    provider: type,
+    prospects: Iterator[ProspectInput],
+    app_db: AppDatabase,
+    tenant: uuid.UUID,
+) -> Callable[[], None]:
+    """One call as a bulk run makes it: the provider's `enrich`, then its stored outcome."""
+
+    def call() -> None:
+        p = next(prospects)
+        answer = resource.enrich(p)
+        save_result(
+            app_db.engine,
+            batch_key=f"bench-{provider.SOURCE}",
+            prospect_id=p.id,
+            tenant_id=tenant,
+            source=provider.SOURCE,
+            outcome=SourceOutcome(status="complete", data=answer.data, at=datetime.now(UTC)),
+            run_id="bench",
+        )
+
+    return call
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "PHRONESIS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    high = ",".join(f"{emulator_name(p)}={HIGH}" for p in PROVIDERS)
+    emulator = Emulator(latency_ms=0, rate_limit=high)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            app_db = fresh_db(_new_pg_db(args.database_url, "callcost"), Path(tmp))
+            n = args.calls * args.rounds + 1
+            tenant, ids = seed(app_db, n, 1.0, 5)
+            with app_db.connect() as conn:
+                rows = conn.execute(sa.select(Prospect.__table__).where(Prospect.id.in_(ids)))
+                prospects = [ProspectInput.from_row(dict(r._mapping)) for r in rows]
+            print(
+                f"CPU per call on one thread (median of {args.rounds} x {args.calls} calls), "
+                f"PostgreSQL, emulator without latency, seed {EMULATOR_SEED}:"
+            )
+
+            # The parts.
+            limiter = SharedRateLimiter("bench", app_db, 1_000_000)
+            record = CallRecord("apollo", "people/match", "success", 200, 50.0, None)
+            count = BreakerCount("apollo", False, False, None, 20, 0.5, 60.0)
+
+            def write() -> None:
+                with app_db.begin_short_write() as conn:
+                    write_call(conn, record, count, run_id="bench")
+
+            outcome = SourceOutcome(
+                status="complete", data={"k": "v"}, latency_ms=50.0, at=datetime.now(UTC)
+            )
+            targets = iter(prospects * 3)
+
+            def save() -> None:
+                p = next(targets)
+                save_result(
+                    app_db.engine,
+                    batch_key="bench",
+                    prospect_id=p.id,
+                    tenant_id=tenant,
+                    source="exa",
+                    outcome=outcome,
+                    run_id="bench",
+                )
+
+            import httpx
+
+            http = httpx.Client(base_url=emulator.url)
+            parts = {
+                "rate-limit slot (free bucket)": cpu_ms(limiter.acquire, args.calls, args.rounds),
+                "HTTP request (httpx, keep-alive)": cpu_ms(
+                    lambda: http.get("/_emulator/config"), args.calls, args.rounds
+                ),
+                "call bookkeeping write (write_call)": cpu_ms(write, args.calls, args.rounds),
+                "stored outcome (save_result)": cpu_ms(save, args.calls, args.rounds),
+            }
+            http.close()
+            for name, ms in parts.items():
+                print(f"  {name:<40}{ms:6.2f} ms")
+            print(f"  {'sum of the parts':<40}{sum(parts.values()):6.2f} ms")
+
+            # Whole calls, per provider.
+            os.environ["PHRONESIS_PROVIDER_RATE_LIMITS"] = ",".join(
+                f"{p.PROVIDER}={HIGH}" for p in PROVIDERS
+            )
+            env = {
+                **os.environ,
+                "PHRONESIS_PROVIDER_MODE": "emulator",
+                "PHRONESIS_EMULATOR_URL": emulator.url,
+            }
+            resources = build_provider_resources(app_db, env)
+            print("  whole call (enrich + save_result), per request the emulator saw:")
+            per_request: dict[str, float] = {}
+            for provider in PROVIDERS:
+                resource = resources[provider.PROVIDER]
+                # The summary is made from what the data sources found.
+                found = {"web": {"mentions": [{"title": "Pledges $4 million to the opera"}]}}
+                given = [
+                    dataclasses.replace(p, found=found) if provider.SUMMARIZES else p
+                    for p in prospects
+                ]
+                todo = [p for p in given if provider.skip_reason(p) is None]
+                with dg.build_init_resource_context() as context:
+                    resource.setup_for_execution(context)
+                    resource.warm_up()
+                    call = whole_call(resource, provider, iter(todo * 3), app_db, tenant)
+                    seen = emulator.stats()["requests"].get(emulator_name(provider), 0)
+                    ms = cpu_ms(call, args.calls, args.rounds)
+                    made = emulator.stats()["requests"].get(emulator_name(provider), 0) - seen
+                    calls_made = args.calls * args.rounds + 1
+                    per_request[provider.SOURCE] = ms * calls_made / max(made, 1)
+                    print(
+                        f"    {provider.SOURCE:<10}{ms:6.2f} ms per call, "
+                        f"{made / calls_made:4.1f} requests per call: "
+                        f"{per_request[provider.SOURCE]:6.2f} ms per request"
+                    )
+                    resource.teardown_after_execution(context)
+            mean = statistics.mean(per_request.values())
+            print(f"  mean over the five providers: {mean:.2f} ms per request")
+            print(f"\nCPU per provider request / {TARGET_MS:g} ms target = {mean / TARGET_MS:.2f}")
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()
