@@ -16,11 +16,25 @@ stored source results keep finished sources from being called again. The failure
 closes the batch only when no retry will follow; this sensor also closes a batch left
 `running` behind a run chain that is over (a retry that could not be launched, a run failed
 while no daemon was retrying).
+
+Dagster's retry daemon (EventLogConsumerDaemon, Dagster 1.13) can lose a retry it promised. It
+reads the RUN_FAILURE events newer than its cursor, then their runs; the instance stores the
+event a moment before it sets the run's status to FAILURE and tags it `dagster/will_retry`
+(`DagsterInstance.handle_new_event`: 9 ms median, 62 ms at most with two busy cores, on the
+laptop's SQLite storage). A daemon iteration in between sees the run still STARTED, does not
+retry it, and moves its cursor past the event for good: the run ends FAILURE, tagged
+`dagster/will_retry: true`, with no retry. Once in 5 s it would be rare, but the daemon's loops
+start together, so after a daemon restart this sensor's failures land next to the retry daemon's
+reads (each one in the recovery test was retried 5.1-7.4 s after it: the read just before had
+missed it). So this sensor reports the failure of such a run again, a silence bound after it:
+the daemon reads it (the run is FAILURE by then) and launches the retry. The batch is closed
+only after `MAX_RETRY_NUDGES` reminders went unanswered.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import dagster as dg
 import sqlalchemy as sa
@@ -44,6 +58,16 @@ AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
 FAILURE_REASON_TAG = "dagster/failure_reason"
 HEARTBEAT_KEEP_DAYS = 7
 MAX_BATCHES_PER_TICK = 500
+# How many times the failure of a run whose promised retry never came is reported again before
+# its batch is closed; counted in a run tag, so that every daemon process sees the same count. A
+# reminder cannot be lost the way the first failure was (the run is FAILURE before its new event
+# is stored); the second one covers a daemon started meanwhile without a cursor, which skips
+# the events older than its start.
+RETRY_NUDGES_TAG = "phronesis/retry_nudges"
+MAX_RETRY_NUDGES = 2
+# Reminders are a silence bound apart (60 s; 300 s in Kubernetes): failed runs of the last day
+# cover every run still owed one.
+NUDGE_LOOKBACK = timedelta(days=1)
 
 
 def retry_will_follow(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
@@ -66,6 +90,69 @@ def retry_will_follow(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     raw = fresh.tags.get(FAILURE_REASON_TAG)
     reason = RunFailureReason(raw) if raw in RunFailureReason._value2member_map_ else None
     return bool(auto_reexecution_should_retry_run(instance, fresh, reason))
+
+
+def _nudges(run: dg.DagsterRun) -> int:
+    """How many times the recovery sensor already reported this run's failure again."""
+    try:
+        return int(run.tags.get(RETRY_NUDGES_TAG) or 0)
+    except ValueError:
+        return MAX_RETRY_NUDGES
+
+
+def _retry_owed(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Dagster promised a retry of this failed run (`dagster/will_retry: true`) and no run of
+    its group re-executes it: neither the daemon's tag nor a child run."""
+    if run.tags.get(AUTO_RETRY_RUN_ID_TAG):
+        return False
+    if (run.tags.get(WILL_RETRY_TAG) or "").lower() != "true":
+        return False
+    try:
+        group = instance.get_run_group(run.run_id)
+    except dg.DagsterRunNotFoundError:
+        return False  # its root run was deleted: Dagster cannot retry it either
+    children = [r for r in (group[1] if group else []) if r.parent_run_id == run.run_id]
+    return not children
+
+
+def remind_lost_retries(
+    instance: dg.DagsterInstance, *, bound: float
+) -> list[tuple[str, str, int]]:
+    """Report again the failure of each failed enrichment run whose promised retry has not been
+    launched `bound` seconds after the failure (module docstring: the retry daemon lost it), at
+    most `MAX_RETRY_NUDGES` times a run. The new RUN_FAILURE event is after the daemon's cursor:
+    its next iteration retries the run (or, finding a retry it created but did not tag, tags and
+    submits that one). Returns (batch, run_id, reminder number) of each run reminded."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=enrichment_batch_job.name,
+            statuses=[dg.DagsterRunStatus.FAILURE],
+            tags={WILL_RETRY_TAG: "true"},
+            updated_after=utcnow() - NUDGE_LOOKBACK,
+        ),
+        limit=MAX_BATCHES_PER_TICK,
+    )
+    now = utcnow().timestamp()
+    reminded = []
+    for record in records:
+        run = record.dagster_run
+        ended = record.end_time or record.update_timestamp.timestamp()
+        nudges = _nudges(run)
+        if now - ended <= bound or nudges >= MAX_RETRY_NUDGES:
+            continue
+        if not _retry_owed(instance, run):
+            continue
+        message = (
+            f"Dagster tagged this run {WILL_RETRY_TAG}=true {now - ended:.0f} s ago (bound "
+            f"{bound:.0f} s) and its retry daemon launched no retry: reporting the failure again "
+            f"so that the daemon reads it (reminder {nudges + 1} of {MAX_RETRY_NUDGES})."
+        )
+        # The count first: a sensor tick dying between the two must not remind for ever.
+        instance.add_run_tags(run.run_id, {RETRY_NUDGES_TAG: str(nudges + 1)})
+        instance.report_engine_event(message, run)
+        instance.report_run_failed(run, message)
+        reminded.append((run.tags.get("dagster/partition", "?"), run.run_id, nudges + 1))
+    return reminded
 
 
 def _last_of_chain(instance: dg.DagsterInstance, run_id: str) -> dg.RunRecord | None:
@@ -158,8 +245,11 @@ def close_abandoned_batches(
         waiting = retry_will_follow(instance, run) and not run.tags.get(AUTO_RETRY_RUN_ID_TAG)
         if waiting and now - ended <= bound:
             continue  # the daemon has not launched the retry yet
+        if waiting and _nudges(run) < MAX_RETRY_NUDGES and _retry_owed(instance, run):
+            continue  # remind_lost_retries reports the failure again for the daemon
         error = (
-            f"run {run.status.value.lower()} and no retry followed within {bound:.0f} s"
+            f"run {run.status.value.lower()} and no retry followed within {bound:.0f} s "
+            f"({_nudges(run)} reminder(s) to the retry daemon)"
             if waiting
             else f"run {run.status.value.lower()}"
         )
@@ -184,11 +274,14 @@ def build_enrichment_recovery_sensor(
     def _sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase) -> dg.SkipReason:
         """Finds enrichment batch runs whose process died where nothing else can tell (no
         heartbeat for longer than `PHRONESIS_RECOVERY_SILENCE_SECONDS`, default 60 s) and marks
-        them failed, so that run retries resume their batch from failure; closes batches left
+        them failed, so that run retries resume their batch from failure; reports again the
+        failure of a run whose promised retry the retry daemon lost; closes batches left
         `running` behind a run that failed with no retry coming."""
         bound = silence_seconds()
         engine = app_db.engine
         failed = fail_silent_runs(context.instance, engine, bound=bound)
+        # Before the closing: a run reminded now has a fresh failure, its batch stays open.
+        reminded = remind_lost_retries(context.instance, bound=bound)
         closed = close_abandoned_batches(context.instance, engine, bound=bound)
         with engine.begin() as conn:
             conn.execute(
@@ -196,11 +289,16 @@ def build_enrichment_recovery_sensor(
             )
         for batch, run_id, silent in failed:
             context.log.warning(f"{batch}: run {run_id} silent for {silent:.0f} s, failed")
+        for batch, run_id, n in reminded:
+            context.log.warning(
+                f"{batch}: run {run_id} failed and its retry never came; failure reported "
+                f"again for the retry daemon ({n}/{MAX_RETRY_NUDGES})"
+            )
         for batch, run_id in closed:
             context.log.warning(f"{batch}: run {run_id} is over with no retry; batch closed")
         return dg.SkipReason(
-            f"{len(failed)} silent run(s) failed, {len(closed)} abandoned batch(es) closed "
-            f"(silence bound {bound:.0f} s)"
+            f"{len(failed)} silent run(s) failed, {len(reminded)} lost retry(ies) reminded, "
+            f"{len(closed)} abandoned batch(es) closed (silence bound {bound:.0f} s)"
         )
 
     return _sensor

@@ -393,3 +393,116 @@ def test_the_recovery_sensor_fails_silent_runs_and_their_retry_keeps_the_batch_o
         assert not retry_will_follow(instance, instance.get_run_by_id(spent.run_id))
         # A second tick does not fail anything again.
         assert fail_silent_runs(instance, engine, bound=10) == []
+
+
+def test_a_retry_the_daemon_lost_is_asked_for_again_before_the_batch_is_closed(
+    pg_app_db, monkeypatch
+):
+    """Dagster's retry daemon lost a retry (it read the failed run before its status became
+    FAILURE: sensors/recovery.py): the run is FAILURE, tagged `dagster/will_retry: true`, and no
+    retry follows. The recovery sensor keeps the batch open and reports the failure again, after
+    the daemon's cursor, where Dagster's own retry filter takes the run; it closes the batch only
+    once its reminders went unanswered."""
+    from dagster._core.events import DagsterEventType
+    from dagster._core.storage.runs.schema import RunsTable
+    from dagster._core.test_utils import create_run_for_test
+    from dagster._daemon.auto_run_reexecution.auto_run_reexecution import (
+        filter_runs_to_should_retry,
+    )
+
+    from phronesis_dagster.enrichment.requests import utcnow
+    from phronesis_dagster.enrichment.store import start_batch
+    from phronesis_dagster.jobs import enrichment_batch_job
+    from phronesis_dagster.sensors import recovery
+
+    monkeypatch.setenv("PHRONESIS_HEARTBEAT_SECONDS", "1")
+    monkeypatch.setenv("PHRONESIS_RECOVERY_SILENCE_SECONDS", "8")
+    engine = pg_app_db.engine
+    tenant, ids = seed_prospects(pg_app_db, 3, public_share=0.0)
+    enqueue_enrichment(engine, tenant_id=tenant, prospect_ids=ids)
+    sensor = recovery.build_enrichment_recovery_sensor()
+    overrides = {"run_retries": {"enabled": True, "max_retries": 2}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"app_db": pg_app_db})
+        request_sensor = build_enrichment_request_sensor(SensorSettings(batch_size=8))
+        (batch,) = [r.partition_key for r in request_sensor(context).run_requests]
+        run = create_run_for_test(
+            instance,
+            job_name=enrichment_batch_job.name,
+            status=dg.DagsterRunStatus.STARTED,
+            tags={**enrichment_batch_job.tags, "dagster/partition": batch},
+        )
+        start_batch(engine, batch, run_id=run.run_id, now=utcnow())
+        instance.report_run_failed(run, "run worker killed")
+        # The daemon's cursor is past that failure, and it launched nothing.
+        cursor = instance.event_log_storage.get_maximum_record_id()
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE enrichment_requests SET updated_at = now() - interval '1 minute' "
+                    "WHERE batch_key = :b"
+                ),
+                {"b": batch},
+            )
+
+        def a_bound_later() -> None:
+            """The run's last failure (or reminder) is now a minute old, as the requests are."""
+            with instance.run_storage.connect() as conn:
+                conn.execute(
+                    RunsTable.update()
+                    .where(RunsTable.c.run_id == run.run_id)
+                    .values(end_time=RunsTable.c.end_time - 60)
+                )
+
+        def tick() -> tuple[str, list[str]]:
+            context = dg.build_sensor_context(instance=instance, resources={"app_db": pg_app_db})
+            message = sensor(context).skip_message
+            with engine.connect() as conn:
+                statuses = conn.execute(
+                    sa.select(EnrichmentRequest.status).where(EnrichmentRequest.batch_key == batch)
+                ).scalars()
+                return message, set(statuses)
+
+        def failures_after(record_id: int) -> list[dg.DagsterRun]:
+            events = instance.event_log_storage.get_logs_for_all_runs_by_log_id(
+                after_cursor=record_id, dagster_event_type={DagsterEventType.RUN_FAILURE}
+            )
+            run_ids = [e.run_id for e in events.values()]
+            if not run_ids:
+                return []
+            records = instance.get_run_records(filters=dg.RunsFilter(run_ids=run_ids))
+            return [r.dagster_run for r in records]
+
+        # Within the silence bound of the failure: the daemon may still be on its way.
+        message, statuses = tick()
+        assert statuses == {"running"}, message
+        assert failures_after(cursor) == []
+
+        # A bound later, no retry: the failure is reported again and the batch stays open.
+        a_bound_later()
+        message, statuses = tick()
+        assert statuses == {"running"}, message
+        assert "1 lost retry(ies) reminded, 0 abandoned" in message, message
+        reminded = failures_after(cursor)
+        assert [r.run_id for r in reminded] == [run.run_id]
+        # What Dagster's retry daemon does with the runs of the failure events after its cursor.
+        assert [r.run_id for r in filter_runs_to_should_retry(reminded, instance)] == [run.run_id]
+
+        # Every reminder unanswered: a bound after the last one, the batch is closed, with why.
+        for _ in range(recovery.MAX_RETRY_NUDGES - 1):
+            a_bound_later()
+            message, statuses = tick()
+            assert "1 lost retry(ies) reminded" in message and statuses == {"running"}, message
+        message, statuses = tick()
+        assert "0 lost retry(ies) reminded, 0 abandoned" in message and statuses == {"running"}
+        a_bound_later()
+        message, statuses = tick()
+        assert "0 lost retry(ies) reminded, 1 abandoned batch(es) closed" in message, message
+        assert statuses == {"failed"}
+        with engine.connect() as conn:
+            reasons = set(
+                conn.execute(
+                    sa.select(EnrichmentRequest.reason).where(EnrichmentRequest.batch_key == batch)
+                ).scalars()
+            )
+        assert all("no retry followed" in r for r in reasons), reasons
