@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 DATABASE_URL_ENV = "PHRONESIS_DATABASE_URL"
 DATA_DIR_ENV = "PHRONESIS_DATA_DIR"
-# Connections one process keeps to a PostgreSQL app database (the rate limiter's buckets add
-# `rate_limit.BUCKET_POOL_SIZE` per provider): with 4 run processes at once, 4 x (8 + 5 x 2) = 72
-# stay under PostgreSQL's default max_connections of 100. Before this cap, 4 runs opened more
-# than 100 and lost bookkeeping writes to "sorry, too many clients already".
+# Connections one process keeps to a PostgreSQL app database (the rate limiter adds at most
+# `rate_limit.BUCKET_POOL_SIZE`): with 4 run processes at once, 4 x (8 + 6) = 56 stay under
+# PostgreSQL's default max_connections of 100. Before this cap, 4 runs opened more than 100 and
+# lost bookkeeping writes to "sorry, too many clients already".
 PG_POOL_SIZE = 8
 PG_POOL_TIMEOUT_SECONDS = 60
 

@@ -1,23 +1,26 @@
-"""Client-side rate limit per provider, shared by every process, built on pyrate-limiter.
+"""Client-side rate limit per provider, shared by every process, in the PostgreSQL app database.
 
-pyrate-limiter (v4) keeps the sliding-window log in a database bucket, so every process that
-points at the same bucket shares one budget: a `PostgresBucket` in the PostgreSQL app database
-(table `ratelimit___provider_<provider>`, created on first use) that takes an exclusive table
-lock for each check-and-insert, so it holds across processes and machines.
+Each slot is one call of `phronesis_rate_limit_take(bucket, limit, window_ms)` (migration
+0006, `db/sql/migration_0006_rate_limit.sql`): under a per-bucket advisory lock it drops the
+grants that left the window, counts the rest and records a grant if there is room, or answers
+how long until there is. The grants live in the table `provider_rate_limit_grants`, so every
+process and machine that points at the app database shares one budget per bucket.
+
+Why our own function and not pyrate-limiter's PostgreSQL bucket (used until 2026-12-03): an ask
+there was six to eight round trips (the database clock, `LOCK TABLE ... NOWAIT`, a count, a peek
+on refusal, the insert, commits) and a busy table lock was a refusal that had to be asked again;
+in the 2,000-prospect benchmark at published limits the buckets saw 7-13 scans per grant with
+four runs asking, the largest single share of a run's CPU per provider request. Its leaker thread
+also died on a lost connection (we pruned by hand) and its blocking mode stamped waiters at
+their planned wake-up (we asked without blocking). The function is one round trip, waits for
+the lock instead of failing on it, stamps the grant when it is decided and prunes as it goes.
 
 The window is 1.15 s rather than 1 s (`WINDOW_MARGIN_MS`) so that jitter between granting a slot
 and the request reaching the provider never puts n + 1 requests into one of its seconds.
 
 `acquire()` blocks until a slot is free, at most `max_wait_seconds`, then raises
-`RateLimitWaitExceeded`. The `Limiter` objects cached here are only handles (a connection pool);
-the budget itself lives in the bucket, never in process memory.
-
-No background thread: pyrate-limiter prunes expired rows from a leaker thread whose loop only
-catches `RuntimeError`, so a lost PostgreSQL connection or a pool timeout during a prune killed
-the thread for good (the bucket then grew without bound, and the test suite saw
-`PytestUnhandledThreadExceptionWarning`). The limiter is built with `schedule_leak=False`
-instead and the acquiring thread prunes every `PRUNE_INTERVAL_SECONDS` (`_maybe_prune`); a
-failed prune is logged and tried again at the next interval.
+`RateLimitWaitExceeded`. The connection pools cached here are only handles; the budget itself
+lives in the table, never in process memory.
 """
 
 from __future__ import annotations
@@ -32,8 +35,6 @@ import time
 import psycopg
 import sqlalchemy as sa
 from psycopg_pool import ConnectionPool, PoolTimeout
-from pyrate_limiter import Duration, Limiter, Rate
-from pyrate_limiter.limiter import SingleBucketFactory
 
 from phronesis_dagster.db.engine import normalize_url
 from phronesis_dagster.resources.app_db import AppDatabase
@@ -44,7 +45,9 @@ logger = logging.getLogger(__name__)
 # What a lost or exhausted bucket connection raises: the server went away (psycopg) or no pooled
 # connection came free in time (psycopg_pool).
 _CONNECTION_ERRORS = (psycopg.OperationalError, PoolTimeout)
-# Extra sleep pyrate-limiter adds to a computed wait, for clock drift between processes.
+# Added to a wait the function computed, for clock drift between processes and the time the
+# next ask takes to reach the database; and the most jitter added to a wait, so that the waiters
+# of several processes do not ask in lock step.
 BUFFER_MS = 20
 # The bucket records when a slot was granted, the provider counts when the request arrives;
 # thread scheduling and network jitter between the two could put n + 1 arrivals into one of
@@ -58,38 +61,32 @@ BUFFER_MS = 20
 # the full suite loaded the machine; SEC blocks an IP for ten minutes when its limit is
 # exceeded, so if an over-limit answer shows up again, widen this first.
 WINDOW_MARGIN_MS = 150
-# A slot whose ask took longer than this is not used (another is taken): the bucket stamps a
-# slot when the ask begins, and a slow ask (a saturated CPU or database) leaves the request
-# going out that much later than its stamp. Half the margin, so that a used slot has at least
-# the other half for the way from here to the provider. Measured in the benchmark at published
-# limits (2,000 prospects, 4 niced bulk runs on 2 cores): a ContactOut 429 with every slot used
-# as granted, none after.
+# A slot whose ask took longer than this is not used (another is taken): a slow ask (a
+# saturated CPU or database) leaves the request going out that much later than the grant's
+# stamp. Half the margin, so that a used slot has at least the other half for the way from here
+# to the provider. Measured in the benchmark at published limits (2,000 prospects, 4 niced bulk
+# runs on 2 cores): a ContactOut 429 with every slot used as granted, none after.
 STALE_GRANT_SECONDS = WINDOW_MARGIN_MS / 2 / 1000
-# Connections per provider bucket and process: the threads of a process take turns at the
-# bucket (one attempt at a time), plus a prune now and then.
-BUCKET_POOL_SIZE = 2
+# Connections per process to the buckets' database, shared by every bucket: the threads of a
+# process take turns at each bucket (one ask at a time per bucket, see `_attempt_locks`), and a
+# run has six buckets (Apollo's two groups, ContactOut, Exa, EDGAR, Claude).
+BUCKET_POOL_SIZE = 6
 # Consecutive lost bucket connections an acquire rides out before the error reaches the call.
 MAX_DROPPED_CONNECTIONS = 5
 BUCKET_APPLICATION_NAME = "phronesis-rate-limit"
-# How often a process deletes the expired rows of a bucket (pyrate-limiter's leak interval).
-PRUNE_INTERVAL_SECONDS = 10.0
+_TAKE = "SELECT phronesis_rate_limit_take(%s, %s, %s)"
 
-# Keyed by process id too: a forked child must open its own connections.
-_limiters: dict[tuple[int, str, str, int], Limiter] = {}
-# One lock per limiter: the threads of a process take turns at the bucket's check-and-insert.
-# With PostgreSQL each attempt takes an exclusive table lock with NOWAIT, so a dozen threads
-# of one process mostly failed against each other (and queued for the 4 pooled connections);
-# now they contend only with other processes. The lock holds no state: the budget stays in
-# the bucket and every attempt still reads the clock when it runs.
+# One pool per (process, database): a forked child must open its own connections.
+_pools: dict[tuple[int, str], ConnectionPool] = {}
+# One lock per (process, database, bucket, rate): the threads of a process take turns at a
+# bucket, so they contend only with other processes. It holds no state: the budget stays in the
+# table and every ask is decided by the database's clock.
 _attempt_locks: dict[tuple[int, str, str, int], threading.Lock] = {}
 # When the bucket last refused this process, it also said when a slot frees up; until then
-# the process's other threads sleep instead of asking the bucket again (each ask is a database
-# round trip: with dozens of waiting threads per provider, most of the limiter's cost). Only a
-# hint: the budget stays in the bucket, and an attempt after the hint still asks it.
+# the process's other threads sleep instead of asking again (each ask is a round trip: with
+# dozens of waiting threads per provider it was most of the limiter's cost). Only a hint: an
+# ask after it is still decided by the bucket.
 _not_before: dict[tuple[int, str, str, int], float] = {}
-# When this process prunes each bucket next (monotonic clock). Which process prunes does not
-# matter: every one that uses a bucket does it now and then.
-_next_prune: dict[tuple[int, str, str, int], float] = {}
 _lock = threading.Lock()
 
 
@@ -106,25 +103,21 @@ def bucket_location(app_db_url: str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _build_limiter(location: str, provider: str, requests_per_second: int) -> Limiter:
-    from pyrate_limiter import PostgresBucket
-
-    rates = [Rate(requests_per_second, Duration.SECOND + WINDOW_MARGIN_MS)]
-    pool = ConnectionPool(
-        location,
-        min_size=0,
-        max_size=BUCKET_POOL_SIZE,
-        # Named, so pg_stat_activity tells the limiter's connections from the app's.
-        kwargs={"application_name": BUCKET_APPLICATION_NAME},
-        open=True,
-    )
-    try:
-        bucket = PostgresBucket(pool, f"provider_{provider}", rates)
-    except BaseException:
-        pool.close()
-        raise
-    # schedule_leak=False: no leaker thread (see the module docstring); `_maybe_prune` leaks.
-    return Limiter(SingleBucketFactory(bucket, schedule_leak=False), buffer_ms=BUFFER_MS)
+def _pool_for(location: str) -> ConnectionPool:
+    key = (os.getpid(), location)
+    with _lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = ConnectionPool(
+                location,
+                min_size=0,
+                max_size=BUCKET_POOL_SIZE,
+                # Autocommit: the function's statement is its own transaction (see its SQL).
+                # Named, so pg_stat_activity tells the limiter's connections from the app's.
+                kwargs={"autocommit": True, "application_name": BUCKET_APPLICATION_NAME},
+                open=True,
+            )
+        return pool
 
 
 class SharedRateLimiter:
@@ -158,17 +151,33 @@ class SharedRateLimiter:
         return (os.getpid(), self.location, self.provider, self.requests_per_second)
 
     @property
-    def limiter(self) -> Limiter:
-        key = self._key
-        with _lock:
-            if key not in _limiters:
-                _limiters[key] = _build_limiter(*key[1:])
-            return _limiters[key]
+    def window_ms(self) -> int:
+        """The sliding window: a second and the margin (`WINDOW_MARGIN_MS`)."""
+        return 1000 + WINDOW_MARGIN_MS
+
+    def connect(self) -> None:
+        """Open a connection of this process's bucket pool now (else the first ask does)."""
+        with _pool_for(self.location).connection():
+            pass
+
+    def _ask(self) -> tuple[float, float]:
+        """One ask of the bucket: (0 = granted, else milliseconds until a slot frees up; the
+        seconds the ask took once it had a connection)."""
+        with _pool_for(self.location).connection() as conn:
+            # Not counting the wait for a pooled connection (or opening one): the grant is
+            # stamped by the database once the ask reaches it.
+            asked = time.monotonic()
+            row = conn.execute(
+                _TAKE, (self.provider, self.requests_per_second, self.window_ms)
+            ).fetchone()
+            took = time.monotonic() - asked
+        assert row is not None
+        return float(row[0]), took
 
     def _try_acquire(self) -> tuple[bool, float]:
         """(True, 0) with a slot, else (False, seconds until the next attempt may succeed).
-        A slot granted later than `STALE_GRANT_SECONDS` after the ask began is (False, 0): it
-        stays spent in the bucket (a conservative error) and the caller asks again."""
+        A slot whose ask took longer than `STALE_GRANT_SECONDS` is (False, 0): it stays spent
+        in the bucket (a conservative error) and the caller asks again."""
         key = self._key
         with _lock:
             attempt_lock = _attempt_locks.setdefault(key, threading.Lock())
@@ -177,12 +186,7 @@ class SharedRateLimiter:
             if not_before > 0:
                 return False, not_before
             try:
-                # The first use in a process creates the bucket (and its table): inside the
-                # try, so a connection lost right then is ridden out like any other.
-                # timeout=0 rather than blocking=False: pyrate-limiter 4.5 hands `False` on to
-                # its lock as a timeout and raises.
-                asked = time.monotonic()
-                granted = self.limiter.try_acquire(self.provider, blocking=True, timeout=0)
+                wait_ms, took = self._ask()
             except _CONNECTION_ERRORS as exc:
                 # A dropped bucket connection (a failover, a DBA's kill) is discarded by the
                 # pool; the next attempt gets a fresh one. Not the call's failure.
@@ -196,30 +200,25 @@ class SharedRateLimiter:
                 )
                 return False, BUFFER_MS / 1000
             self._dropped = 0
-            self._maybe_prune(key)
-            if granted:
-                late = time.monotonic() - asked
-                if late > STALE_GRANT_SECONDS:
+            if wait_ms <= 0:
+                if took > STALE_GRANT_SECONDS:
                     self.stale_grants += 1
                     logger.debug(
                         "rate limiter %s: slot granted %.0f ms after the ask; taking another",
                         self.provider,
-                        late * 1000,
+                        took * 1000,
                     )
                     return False, 0.0
                 return True, 0.0
-            wait = self._wait_hint()
+            wait = (wait_ms + BUFFER_MS) / 1000
             _not_before[key] = time.monotonic() + wait
             return False, wait
 
     def acquire(self) -> None:
         """Wait for a slot; raise `RateLimitWaitExceeded` after `max_wait_seconds`.
 
-        Each attempt is a non-blocking check-and-insert stamped with the clock at that moment.
-        pyrate-limiter's own blocking mode records a waiter at its *planned* wake-up time, so a
-        thread that wakes late (a busy CPU) is logged earlier than it really went out and lets
-        an extra request into the provider's second; two runs sharing EDGAR's 10/s showed it.
-        """
+        Each attempt is one ask of the bucket, decided and stamped by the database's clock when
+        it runs: a thread that wakes late asks late, and is counted then."""
         deadline = time.monotonic() + self.max_wait_seconds
         while True:
             granted, wait = self._try_acquire()
@@ -232,32 +231,5 @@ class SharedRateLimiter:
                     f"no rate-limit slot within {self.max_wait_seconds:.0f} s "
                     f"({self.requests_per_second} requests/s shared by all runs)",
                 )
-            # Jitter keeps the waiters of several processes from retrying in lock step.
+            # Jitter keeps the waiters of several processes from asking in lock step.
             time.sleep(min(remaining, wait + random.uniform(0, BUFFER_MS) / 1000))
-
-    def _maybe_prune(self, key: tuple[int, str, str, int]) -> None:
-        """Delete the bucket's expired rows if this process has not for a while. Called with
-        the attempt lock held; a failure (lost connection, pool timeout) is logged and the
-        prune is tried again at the next interval - never the caller's failure."""
-        now = time.monotonic()
-        if now < _next_prune.get(key, 0.0):
-            return
-        _next_prune[key] = now + PRUNE_INTERVAL_SECONDS
-        bucket = self.limiter.bucket_factory.bucket
-        try:
-            bucket.leak(bucket.now())
-        except Exception as exc:  # noqa: BLE001 - pruning is housekeeping; the next one retries
-            logger.warning("rate limiter %s: pruning the bucket failed (%s)", self.provider, exc)
-
-    def _wait_hint(self) -> float:
-        """Seconds until the bucket expects a free slot (a fraction of a slot if unknown)."""
-        fallback = 1 / (2 * self.requests_per_second)
-        try:
-            factory = self.limiter.bucket_factory
-            item = factory.wrap_item(self.provider, 1)
-            delay_ms = factory.get(item).waiting(item)
-        except Exception:  # noqa: BLE001 - only a hint; the next attempt re-checks anyway
-            return fallback
-        if not isinstance(delay_ms, int | float) or delay_ms < 0:
-            return fallback
-        return max(delay_ms / 1000, 0.001)

@@ -18,7 +18,7 @@ SETTINGS = BreakerSettings(
 def acquire_many(url: str, provider: str, rps: int, n: int, start_at: float) -> list[float]:
     """Take `n` slots of the shared limiter; returns when each was granted."""
     limiter = SharedRateLimiter(provider, AppDatabase(url=url), rps, max_wait_seconds=30)
-    _ = limiter.limiter  # connect before the common start so set-up time does not skew
+    limiter.connect()  # before the common start, so set-up time does not skew
     time.sleep(max(0.0, start_at - time.time()))
     stamps = []
     for _ in range(n):
