@@ -40,9 +40,13 @@ ENRICHMENT_REQUEST_SENSOR = "enrichment_request_sensor"
 BATCH_SIZE_ENV = "PHRONESIS_ENRICHMENT_BATCH_SIZE"
 STALENESS_DAYS_ENV = "PHRONESIS_ENRICHMENT_STALENESS_DAYS"
 MAX_REQUESTS_PER_TICK_ENV = "PHRONESIS_ENRICHMENT_MAX_REQUESTS_PER_TICK"
-# Dagster's sensor daemon evaluates sensors at most every 5 s (MIN_INTERVAL_LOOP_TIME): with a
-# 30 s interval a single click waited 17-31 s before its run even started.
-DEFAULT_INTERVAL_SECONDS = 5
+# Dagster's sensor daemon looks at its sensors once a loop, every 5 s (MIN_INTERVAL_LOOP_TIME in
+# dagster/_daemon/sensor.py), and skips one whose last tick *ended* less than its interval ago.
+# An interval of 5 s was therefore 10 s in practice (the next loop comes 5 s after the last
+# tick *started*): ticks 9.7 s apart on a quiet machine, a click's sensor wait p50 4.7 s, p95
+# 8.7 s (bench/latency.py --mode single, 2026-12-03). Below the loop time, the sensor ticks at
+# every loop. (With a 30 s interval a single click waited 17-31 s before its run even started.)
+DEFAULT_INTERVAL_SECONDS = 2
 TENANT_TAG = "phronesis/tenant_id"
 PRIORITY_TAG = "dagster/priority"
 
