@@ -23,6 +23,7 @@ OUR_TABLES = {
     "api_quota_daily",
     "api_quota_burn_daily",
     "enrichment_health_daily",
+    "provider_rate_limit_grants",
 }
 OUR_PROSPECT_COLUMNS = {
     "person_data",
@@ -135,3 +136,24 @@ def test_every_model_column_exists_in_the_migrated_database(postgres_url):
                 # JSONB / INET have no python_type; compare by name.
                 type(db_type).__name__ == type(column.type).__name__
             ), f"{table.name}.{column.name}: {db_type} vs {column.type}"
+
+
+def test_the_rate_limit_migration_drops_pyrate_limiters_leftover_buckets(empty_postgres_url):
+    """0006 replaces pyrate-limiter's per-bucket tables (made at first use) with one grants
+    table and its function; a database that ran the old limiter keeps none of them."""
+    migrate.upgrade(empty_postgres_url, "0005_request_enrichment")
+    engine = engine_for(empty_postgres_url)
+    with engine.begin() as conn:
+        for bucket in ("exa", "apollo_enrichment"):
+            conn.exec_driver_sql(
+                f"CREATE TABLE ratelimit___provider_{bucket} "
+                "(name VARCHAR, weight SMALLINT, item_timestamp TIMESTAMP)"
+            )
+        conn.exec_driver_sql("CREATE TABLE ratelimit_notes (id INT)")  # not one of them
+    migrate.upgrade(empty_postgres_url)
+    present = tables(empty_postgres_url)
+    assert not {t for t in present if t.startswith("ratelimit___provider_")}
+    assert {"ratelimit_notes", "provider_rate_limit_grants"} <= present
+    with engine.connect() as conn:
+        granted = conn.exec_driver_sql("SELECT phronesis_rate_limit_take('exa', 1, 1150)")
+        assert granted.scalar_one() == 0

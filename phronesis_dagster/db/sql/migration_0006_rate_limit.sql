@@ -56,3 +56,18 @@ BEGIN
     RETURN GREATEST(extract(epoch FROM (v_frees + v_window - v_now)) * 1000, 1);
 END
 $$;
+
+-- pyrate-limiter, the limiter before this one, made a table per bucket at first use
+-- (`ratelimit___provider_<bucket>`, in the schema the connection used); nothing reads them now.
+DO $$
+DECLARE
+    v_table RECORD;
+BEGIN
+    FOR v_table IN
+        SELECT schemaname, tablename FROM pg_tables
+        WHERE tablename LIKE 'ratelimit\_\_\_provider\_%'
+    LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I.%I', v_table.schemaname, v_table.tablename);
+    END LOOP;
+END
+$$;

@@ -5,8 +5,9 @@
 pyrate-limiter's PostgreSQL bucket, which took six to eight round trips per ask (its clock, a
 table lock, a count, a peek, the insert, the commits) and refused on a busy lock. The SQL
 (`db/sql/migration_0006_rate_limit.sql`) is idempotent. The old per-bucket tables
-(`ratelimit___provider_*`, made by pyrate-limiter at first use, not by a migration) are left
-alone: nothing reads them any more.
+(`ratelimit___provider_*`, made by pyrate-limiter at first use, not by a migration) are
+dropped: nothing reads them any more, and a downgrade does not bring them back (the limiter
+that made them is gone; 0005's code would make them again at first use).
 
 Revision ID: 0006_rate_limit
 Revises: 0005_request_enrichment
