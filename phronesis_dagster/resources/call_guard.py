@@ -233,6 +233,11 @@ class CallGuard:
             limiter = self._limiters[endpoint] = self._limiter_for(endpoint)
         return limiter
 
+    def stale_grants(self) -> int:
+        """Rate-limit slots this guard's limiters were granted too late to use
+        (`SharedRateLimiter.stale_grants`): a sign of a saturated CPU or database."""
+        return sum(limiter.stale_grants for limiter in self._limiters.values())
+
     def count(self, *, failed: bool, probe: bool, error: str | None) -> BreakerCount:
         """The breaker's count of an outcome; only a failure's error becomes `last_error`."""
         return self.breaker.count(failed=failed, probe=probe, error=error if failed else None)

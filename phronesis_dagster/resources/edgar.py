@@ -346,8 +346,8 @@ class EdgarResource(ProviderResource, EnrichmentProvider):
             self._counts[name] = self._counts.get(name, 0) + by
 
     def run_counters(self) -> dict[str, int]:
-        """The run metadata's SEC figures: `cache_stats()`."""
-        return self.cache_stats()
+        """The run metadata's SEC figures (`cache_stats()`) and the limiter's."""
+        return {**super().run_counters(), **self.cache_stats()}
 
     def cache_stats(self) -> dict[str, int]:
         """This run's SEC traffic: `sec_requests` (HTTP requests sent), `sec_document_cache_hits`

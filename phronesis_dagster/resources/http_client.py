@@ -304,6 +304,13 @@ class ProviderResource(dg.ConfigurableResource):
             limits[group] = str(self._limit(group))
         return limits
 
+    def run_counters(self) -> dict[str, int]:
+        """This run's counters for the asset's metadata: `rate_limit_stale_grants`, the slots
+        granted too late after their ask to be used (each cost a slot of the shared budget; many
+        of them mean the run's CPU or the database is saturated)."""
+        guard = self._guard
+        return {"rate_limit_stale_grants": guard.stale_grants() if guard is not None else 0}
+
     def _limit(self, group: str) -> RateLimit:
         if group in self.endpoint_rate_limits:
             return RateLimit.parse(self.endpoint_rate_limits[group])

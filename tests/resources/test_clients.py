@@ -108,6 +108,36 @@ def test_exa_mentions_wealth_signals_and_cost(emu, rdb):
     assert float(usage_row(rdb, "exa")["cost_usd"]) == pytest.approx(found.cost_usd)
 
 
+@pytest.mark.parametrize("provider", ["exa", "edgar"])
+def test_slots_granted_too_late_are_counted_for_the_run_metadata(emu, rdb, monkeypatch, provider):
+    """A slot whose ask took longer than the stale-grant bound is not used (another is taken);
+    the run's metadata says how many (`run_counters`, EDGAR's beside its SEC figures)."""
+    from phronesis_dagster.resources.rate_limit import STALE_GRANT_SECONDS
+
+    res = make(provider, emu, rdb)
+    assert res.run_counters()["rate_limit_stale_grants"] == 0  # no call yet
+    real = SharedRateLimiter._ask
+    asks: list[float] = []
+
+    def slow_first(self):  # noqa: ANN001, ANN202
+        wait_ms, took = real(self)
+        if not asks:
+            took += STALE_GRANT_SECONDS + 0.05  # as if the database had answered that late
+        asks.append(wait_ms)
+        return wait_ms, took
+
+    monkeypatch.setattr(SharedRateLimiter, "_ask", slow_first)
+    if provider == "exa":
+        res.search_mentions(name="Warren Buffett", company="Acme", num_results=10)
+    else:
+        res.cik_for_ticker("AAPL")
+    counters = res.run_counters()
+    assert counters["rate_limit_stale_grants"] == 1
+    assert len(asks) >= 2
+    if provider == "edgar":
+        assert counters["sec_requests"] >= 1
+
+
 def test_apollo_match_search_and_no_match(emu, rdb):
     res = make("apollo", emu, rdb)
     person = res.match_person(name="Jane Doe", organization_name="Acme")
