@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from phronesis_dagster.db.models import ApiCallLog, ApiUsage
 from phronesis_dagster.emulator import EmulatorConfig, EmulatorServer
 from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.resources.rate_limit import STALE_GRANT_SECONDS, SharedRateLimiter
 
 # Small waits so retry tests stay fast; Retry-After is still honoured (it wins over backoff).
 FAST = {
@@ -75,3 +76,21 @@ def heal_after_first_failure(
 
     client.event_hooks["response"].append(hook)
     return seen
+
+
+def first_ask_answered_late(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Make the limiter's first ask of the bucket look as if the database had answered it
+    later than `STALE_GRANT_SECONDS` (the grant itself is real). Returns each ask's answer (0 =
+    granted, else the wait in ms), in order."""
+    real = SharedRateLimiter._ask
+    answers: list[float] = []
+
+    def slow_first(self: SharedRateLimiter) -> tuple[float, float]:
+        wait_ms, took = real(self)
+        if not answers:
+            took += STALE_GRANT_SECONDS + 0.05
+        answers.append(wait_ms)
+        return wait_ms, took
+
+    monkeypatch.setattr(SharedRateLimiter, "_ask", slow_first)
+    return answers

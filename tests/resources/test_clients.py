@@ -33,7 +33,13 @@ from phronesis_dagster.resources.errors import (
 from phronesis_dagster.resources.exa import HIGHLIGHT_MAX_CHARACTERS, ExaResource, WebMentions
 from phronesis_dagster.resources.rate_limit import SharedRateLimiter
 from tests.resources import _workers
-from tests.resources.conftest import FAST, call_log, heal_after_first_failure, usage_row
+from tests.resources.conftest import (
+    FAST,
+    call_log,
+    first_ask_answered_late,
+    heal_after_first_failure,
+    usage_row,
+)
 
 SECRET = "sk-test-secret-4242"
 PROVIDERS = ["contactout", "exa", "apollo", "edgar"]
@@ -112,21 +118,9 @@ def test_exa_mentions_wealth_signals_and_cost(emu, rdb):
 def test_slots_granted_too_late_are_counted_for_the_run_metadata(emu, rdb, monkeypatch, provider):
     """A slot whose ask took longer than the stale-grant bound is not used (another is taken);
     the run's metadata says how many (`run_counters`, EDGAR's beside its SEC figures)."""
-    from phronesis_dagster.resources.rate_limit import STALE_GRANT_SECONDS
-
     res = make(provider, emu, rdb)
     assert res.run_counters()["rate_limit_stale_grants"] == 0  # no call yet
-    real = SharedRateLimiter._ask
-    asks: list[float] = []
-
-    def slow_first(self):  # noqa: ANN001, ANN202
-        wait_ms, took = real(self)
-        if not asks:
-            took += STALE_GRANT_SECONDS + 0.05  # as if the database had answered that late
-        asks.append(wait_ms)
-        return wait_ms, took
-
-    monkeypatch.setattr(SharedRateLimiter, "_ask", slow_first)
+    asks = first_ask_answered_late(monkeypatch)
     if provider == "exa":
         res.search_mentions(name="Warren Buffett", company="Acme", num_results=10)
     else:

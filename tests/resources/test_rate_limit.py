@@ -19,6 +19,7 @@ from phronesis_dagster.resources import rate_limit
 from phronesis_dagster.resources.errors import RateLimitWaitExceeded
 from phronesis_dagster.resources.rate_limit import SharedRateLimiter, bucket_location
 from tests.resources import _workers
+from tests.resources.conftest import first_ask_answered_late
 
 pytestmark = pytest.mark.postgres
 
@@ -107,19 +108,7 @@ def test_a_slot_granted_long_after_the_ask_is_not_used(pg_rdb, monkeypatch):
     """An ask that took longer than half the window margin (a saturated CPU or database) would
     send its request that much after the grant's stamp, so the slot stays spent and another is
     taken."""
-    from phronesis_dagster.resources.rate_limit import STALE_GRANT_SECONDS
-
-    real = SharedRateLimiter._ask
-    asks: list[float] = []
-
-    def slow_first(self):  # noqa: ANN001, ANN202
-        wait_ms, took = real(self)
-        if not asks:
-            took += STALE_GRANT_SECONDS + 0.05  # as if the answer had taken that much longer
-        asks.append(wait_ms)
-        return wait_ms, took
-
-    monkeypatch.setattr(SharedRateLimiter, "_ask", slow_first)
+    asks = first_ask_answered_late(monkeypatch)
     limiter = SharedRateLimiter("exa", pg_rdb, 5)
     limiter.acquire()
     assert asks == [0.0, 0.0]  # two slots granted, the first one not used
