@@ -153,10 +153,6 @@ class EnrichmentProvider:
         """Why this provider does not apply to `prospect` (so it is not called), or None."""
         return None
 
-    def run_counters(self) -> dict[str, int]:
-        """This run's provider-specific counters for run metadata; none by default."""
-        return {}
-
     def warm_up(self) -> None:
         """Start slow one-time set-up (Claude: importing the SDK) in the background, so that
         it overlaps the batch's first calls instead of delaying the provider's first one.
