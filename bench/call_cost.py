@@ -6,7 +6,7 @@ thread, so each part's own cost shows, and nothing else runs in the process:
 
 - the parts of every call: a rate-limit slot (`SharedRateLimiter.acquire` on a free bucket),
   the HTTP request (httpx to the emulator, keep-alive), the call's one bookkeeping write
-  (`call_ledger.write_call`: usage, call log, breaker) and the stored outcome
+  (`CallGuard.write` -> `call_ledger.write_call`: usage, call log, breaker) and the stored outcome
   (`enrichment.store.save_result`: the result row and the prospect's column);
 - a whole call per provider: the resource's `enrich` (its request(s), retries machinery,
   parsing, the guard's bookkeeping) + `save_result`, the work a bulk run repeats per call,
@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,7 +49,6 @@ from phronesis_dagster.resources.app_db import AppDatabase  # noqa: E402
 from phronesis_dagster.resources.call_ledger import (  # noqa: E402
     BreakerCount,
     CallRecord,
-    write_call,
 )
 from phronesis_dagster.resources.contract import ProspectInput  # noqa: E402
 from phronesis_dagster.resources.providers import build_provider_resources  # noqa: E402
@@ -122,14 +122,21 @@ def main() -> None:
                 f"PostgreSQL, emulator without latency, seed {EMULATOR_SEED}:"
             )
 
+            env = {
+                **os.environ,
+                "PHRONESIS_PROVIDER_MODE": "emulator",
+                "PHRONESIS_EMULATOR_URL": emulator.url,
+                "PHRONESIS_PROVIDER_RATE_LIMITS": ",".join(
+                    f"{p.PROVIDER}={HIGH}" for p in PROVIDERS
+                ),
+            }
+            resources = build_provider_resources(app_db, env)
+
             # The parts.
             limiter = SharedRateLimiter("bench", app_db, 1_000_000)
             record = CallRecord("apollo", "people/match", "success", 200, 50.0, None)
             count = BreakerCount("apollo", False, False, None, 20, 0.5, 60.0)
-
-            def write() -> None:
-                with app_db.begin_short_write() as conn:
-                    write_call(conn, record, count, run_id="bench")
+            guard = resources["apollo"].guard  # the write every call makes: CallGuard.write
 
             outcome = SourceOutcome(
                 status="complete", data={"k": "v"}, latency_ms=50.0, at=datetime.now(UTC)
@@ -148,15 +155,15 @@ def main() -> None:
                     run_id="bench",
                 )
 
-            import httpx
-
             http = httpx.Client(base_url=emulator.url)
             parts = {
                 "rate-limit slot (free bucket)": cpu_ms(limiter.acquire, args.calls, args.rounds),
                 "HTTP request (httpx, keep-alive)": cpu_ms(
                     lambda: http.get("/_emulator/config"), args.calls, args.rounds
                 ),
-                "call bookkeeping write (write_call)": cpu_ms(write, args.calls, args.rounds),
+                "call bookkeeping write (CallGuard.write)": cpu_ms(
+                    lambda: guard.write(record, count), args.calls, args.rounds
+                ),
                 "stored outcome (save_result)": cpu_ms(save, args.calls, args.rounds),
             }
             http.close()
@@ -165,15 +172,6 @@ def main() -> None:
             print(f"  {'sum of the parts':<40}{sum(parts.values()):6.2f} ms")
 
             # Whole calls, per provider.
-            os.environ["PHRONESIS_PROVIDER_RATE_LIMITS"] = ",".join(
-                f"{p.PROVIDER}={HIGH}" for p in PROVIDERS
-            )
-            env = {
-                **os.environ,
-                "PHRONESIS_PROVIDER_MODE": "emulator",
-                "PHRONESIS_EMULATOR_URL": emulator.url,
-            }
-            resources = build_provider_resources(app_db, env)
             print("  whole call (enrich + save_result), per request the emulator saw:")
             per_request: dict[str, float] = {}
             for provider in PROVIDERS:
@@ -192,11 +190,10 @@ def main() -> None:
                     seen = emulator.stats()["requests"].get(emulator_name(provider), 0)
                     ms = cpu_ms(call, args.calls, args.rounds)
                     made = emulator.stats()["requests"].get(emulator_name(provider), 0) - seen
-                    calls_made = args.calls * args.rounds + 1
-                    per_request[provider.SOURCE] = ms * calls_made / max(made, 1)
+                    per_request[provider.SOURCE] = ms * n / max(made, 1)
                     print(
                         f"    {provider.SOURCE:<10}{ms:6.2f} ms per call, "
-                        f"{made / calls_made:4.1f} requests per call: "
+                        f"{made / n:4.1f} requests per call: "
                         f"{per_request[provider.SOURCE]:6.2f} ms per request"
                     )
                     resource.teardown_after_execution(context)
