@@ -150,10 +150,15 @@ def test_the_rate_limit_migration_drops_pyrate_limiters_leftover_buckets(empty_p
                 "(name VARCHAR, weight SMALLINT, item_timestamp TIMESTAMP)"
             )
         conn.exec_driver_sql("CREATE TABLE ratelimit_notes (id INT)")  # not one of them
+        # Another schema's table of the same name is not ours to drop.
+        conn.exec_driver_sql("CREATE SCHEMA elsewhere")
+        conn.exec_driver_sql("CREATE TABLE elsewhere.ratelimit___provider_exa (id INT)")
     migrate.upgrade(empty_postgres_url)
     present = tables(empty_postgres_url)
     assert not {t for t in present if t.startswith("ratelimit___provider_")}
     assert {"ratelimit_notes", "provider_rate_limit_grants"} <= present
+    inspector = sa.inspect(engine)
+    assert inspector.get_table_names(schema="elsewhere") == ["ratelimit___provider_exa"]
     with engine.connect() as conn:
         granted = conn.exec_driver_sql("SELECT phronesis_rate_limit_take('exa', 1, 1150)")
         assert granted.scalar_one() == 0

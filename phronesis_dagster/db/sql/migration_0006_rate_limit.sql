@@ -58,7 +58,8 @@ END
 $$;
 
 -- pyrate-limiter, the limiter before this one, made a table per bucket at first use
--- (`ratelimit___provider_<bucket>`, in the schema the connection used); nothing reads them now.
+-- (`ratelimit___provider_<bucket>`, in the schema the connection used: one on this search path,
+-- as this migration's); nothing reads them now. Other schemas are not ours to clean.
 DO $$
 DECLARE
     v_table RECORD;
@@ -66,6 +67,7 @@ BEGIN
     FOR v_table IN
         SELECT schemaname, tablename FROM pg_tables
         WHERE tablename LIKE 'ratelimit\_\_\_provider\_%'
+            AND schemaname = ANY (current_schemas(false))
     LOOP
         EXECUTE format('DROP TABLE IF EXISTS %I.%I', v_table.schemaname, v_table.tablename);
     END LOOP;
