@@ -84,7 +84,7 @@ def whole_call(
         p = next(prospects)
         answer = resource.enrich(p)
         save_result(
-            app_db.engine,
+            app_db.database_url,
             batch_key=f"bench-{provider.SOURCE}",
             prospect_id=p.id,
             tenant_id=tenant,
@@ -146,7 +146,7 @@ def main() -> None:
             def save() -> None:
                 p = next(targets)
                 save_result(
-                    app_db.engine,
+                    app_db.database_url,
                     batch_key="bench",
                     prospect_id=p.id,
                     tenant_id=tenant,

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 DATABASE_URL_ENV = "PHRONESIS_DATABASE_URL"
 DATA_DIR_ENV = "PHRONESIS_DATA_DIR"
-# Connections one process keeps to a PostgreSQL app database (the rate limiter adds at most
-# `rate_limit.BUCKET_POOL_SIZE`): with 4 run processes at once, 4 x (8 + 6) = 56 stay under
+# Connections one process keeps to a PostgreSQL app database (the per-call statements add at
+# most `statements.CALL_POOL_SIZE`): with 4 run processes at once, 4 x (8 + 6) = 56 stay under
 # PostgreSQL's default max_connections of 100. Before this cap, 4 runs opened more than 100 and
 # lost bookkeeping writes to "sorry, too many clients already".
 PG_POOL_SIZE = 8
@@ -58,16 +58,6 @@ def short_write(engine: sa.Engine) -> Iterator[sa.Connection]:
     """`engine.begin()` for a short write transaction that waits on nothing else (per-call
     bookkeeping, one stored outcome). PostgreSQL's row locks queue concurrent writers."""
     with engine.begin() as conn:
-        yield conn
-
-
-@contextmanager
-def one_statement(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A connection for ONE statement that is atomic by itself (the per-call record of
-    `call_ledger.write_call`), in autocommit: PostgreSQL runs a lone statement as its own
-    transaction, so the BEGIN and COMMIT round trips of `short_write` would buy nothing. Not
-    for two statements that must commit together."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         yield conn
 
 

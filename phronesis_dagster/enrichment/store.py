@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql
 
@@ -33,6 +34,7 @@ from phronesis_dagster.db.models import (
     Prospect,
 )
 from phronesis_dagster.db.sql_files import load_sql
+from phronesis_dagster.db.statements import Statement, compile_statement, execute
 from phronesis_dagster.enrichment.constants import (
     COMPLETE,
     DATA_COLUMN,
@@ -332,8 +334,24 @@ def write_to_prospect(
     conn.execute(_PROSPECT_WRITES[(source, with_data)], params)
 
 
+def _build_save(source: str, with_data: bool) -> Statement:
+    """The stored outcome of one call as ONE statement: the result upsert as a CTE, then the
+    prospect's record (and data column). Run in autocommit, it is atomic by itself: a crash a
+    moment later loses neither, and the re-run does not pay for the call again."""
+    return compile_statement(
+        _PROSPECT_WRITES[(source, with_data)].add_cte(_RESULT_UPSERT.cte("saved_result"))
+    )
+
+
+_SAVES = {key: _build_save(*key) for key in _PROSPECT_WRITES}
+
+
+def _jsonb(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
 def save_result(
-    engine: sa.Engine,
+    app_db_url: str,
     *,
     batch_key: str,
     prospect_id: uuid.UUID,
@@ -343,31 +361,31 @@ def save_result(
     run_id: str | None,
     now: datetime | None = None,
 ) -> None:
-    """Upsert one outcome right after the call and write it to the prospect row, in one short
-    transaction, so a crash a moment later loses neither (and the re-run does not pay for it
-    again)."""
-    values = {
+    """Store one outcome right after the call: the result row and the prospect's record (and
+    data), one statement and one round trip on a per-call connection (`db/statements.py`). Data
+    is only replaced by new data: a failure or an empty answer keeps what the prospect had."""
+    with_data = outcome.status == COMPLETE and outcome.data is not None
+    params: dict[str, Any] = {
         "r_batch_key": batch_key,
         "r_prospect_id": prospect_id,
         "r_tenant_id": tenant_id,
         "r_source": source,
         "r_status": outcome.status,
-        "r_data": outcome.data,
+        "r_data": _jsonb(outcome.data),
         "r_error": outcome.error,
         "r_latency_ms": outcome.latency_ms,
         "r_run_id": run_id,
         "r_created_at": outcome.at,
         "r_updated_at": outcome.at,
+        "pid": prospect_id,
+        "records": Jsonb({source: outcome.record()}),
+        "now": now or outcome.at or utcnow(),
     }
-    with short_write(engine) as conn:
-        conn.execute(_RESULT_UPSERT, values)
-        write_to_prospect(
-            conn,
-            prospect_id=prospect_id,
-            source=source,
-            outcome=outcome,
-            now=now or outcome.at or utcnow(),
-        )
+    if with_data:
+        params["data"] = params["r_data"]
+        if source == SUMMARY_SOURCE:
+            params["text"] = summary_text(outcome.data)
+    execute(app_db_url, _SAVES[(source, with_data)], params)
 
 
 def write_records(

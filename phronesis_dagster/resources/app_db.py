@@ -15,7 +15,6 @@ from phronesis_dagster.db.engine import (
     default_database_url,
     engine_for,
     normalize_url,
-    one_statement,
     short_write,
 )
 
@@ -39,8 +38,13 @@ class AppDatabase(dg.ConfigurableResource):
     )
 
     @property
+    def database_url(self) -> str:
+        """The URL in use: `url`, else `$PHRONESIS_DATABASE_URL` (a one-line error when unset)."""
+        return self.url or default_database_url()
+
+    @property
     def engine(self) -> sa.Engine:
-        return engine_for(self.url or default_database_url())
+        return engine_for(self.database_url)
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
@@ -53,13 +57,6 @@ class AppDatabase(dg.ConfigurableResource):
         """`begin()` for a short write transaction that waits on nothing else: see
         `short_write`."""
         with short_write(self.engine) as conn:
-            yield conn
-
-    @contextmanager
-    def one_statement(self) -> Iterator[sa.Connection]:
-        """A connection for one statement atomic by itself, in autocommit: see
-        `db.engine.one_statement`."""
-        with one_statement(self.engine) as conn:
             yield conn
 
     @contextmanager

@@ -261,8 +261,7 @@ class CallGuard:
             return
         try:
             # One statement (db/sql/provider_call_record.sql), atomic by itself.
-            with self.app_db.one_statement() as conn:
-                row = write_call(conn, record, count, run_id=self.run_id)
+            row = write_call(self.app_db.database_url, record, count, run_id=self.run_id)
         except Exception as exc:  # noqa: BLE001
             self.log.warning(
                 "usage and circuit breaker %s not updated for %s: %s",

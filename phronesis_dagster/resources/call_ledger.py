@@ -20,6 +20,7 @@ from typing import Literal
 import sqlalchemy as sa
 
 from phronesis_dagster.db.sql_files import load_statement
+from phronesis_dagster.db.statements import compile_statement, execute
 from phronesis_dagster.resources.redis_counters import count_provider_call
 
 Outcome = Literal["success", "not_found", "failure", "rate_limited", "circuit_open"]
@@ -65,11 +66,11 @@ class BreakerRow:
     window_calls: int
 
 
-_STATEMENT = sa.text(load_statement("provider_call_record"))
+_STATEMENT = compile_statement(sa.text(load_statement("provider_call_record")))
 
 
 def write_call(
-    conn: sa.Connection,
+    app_db_url: str,
     call: CallRecord | None,
     breaker: BreakerCount | None = None,
     *,
@@ -77,8 +78,9 @@ def write_call(
     run_id: str | None = None,
 ) -> BreakerRow | None:
     """Record `call` (usage + call log; None = nothing to log) and count `breaker` (None =
-    the breaker is not told), in one statement on `conn`. Returns the breaker row as left by
-    the write (None when the breaker was not counted, or its row does not exist)."""
+    the breaker is not told), in one statement on a connection of `db.statements` (autocommit:
+    the statement is atomic by itself). Returns the breaker row as left by the write (None when
+    the breaker was not counted, or its row does not exist)."""
     now = datetime.now(UTC)
     outcome: Outcome = call.outcome if call is not None else "circuit_open"
     # A no-match is a successful call (and free at ContactOut/Apollo).
@@ -112,12 +114,13 @@ def write_call(
         "min_calls": breaker.min_calls if breaker else 0,
         "threshold": breaker.failure_rate_threshold if breaker else 1.0,
     }
-    row = conn.execute(_STATEMENT, params).first()
+    row = execute(app_db_url, _STATEMENT, params)
     if row is None:
         return None
+    state, tripped, window_failures, window_calls = row
     return BreakerRow(
-        state=row.state,
-        tripped=bool(row.tripped),
-        window_failures=int(row.window_failures),
-        window_calls=int(row.window_calls),
+        state=state,
+        tripped=bool(tripped),
+        window_failures=int(window_failures),
+        window_calls=int(window_calls),
     )

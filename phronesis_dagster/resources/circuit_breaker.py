@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from phronesis_dagster.db.models import ProviderCircuitState
+from phronesis_dagster.db.statements import compile_statement, execute
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.call_ledger import (
     LAST_ERROR_MAX_CHARS,
@@ -50,7 +51,11 @@ logger = logging.getLogger(__name__)
 _T = ProviderCircuitState.__table__
 
 
-_STATE = sa.select(_T.c.state).where(_T.c.provider == sa.bindparam("s_provider"))
+# The admission read, on a per-call connection (`db/statements.py`) like the call's other
+# statements.
+_STATE = compile_statement(
+    sa.select(_T.c.state).where(_T.c.provider == sa.bindparam("s_provider"))
+)
 # How long a process admits calls on its last sight of a closed breaker without asking the
 # database again (see `CircuitBreaker.before_call`).
 ADMISSION_CACHE_SECONDS = 0.5
@@ -157,8 +162,8 @@ class CircuitBreaker:
         # reaches this one within 0.5 s (SEC: at most a few requests at 10/s).
         if time.monotonic() < self._closed_until:
             return False
-        with self.app_db.connect() as conn:
-            state = conn.execute(_STATE, {"s_provider": self.provider}).scalar_one_or_none()
+        row = execute(self.app_db.database_url, _STATE, {"s_provider": self.provider})
+        state = row[0] if row is not None else None
         if state == "closed":
             self._closed_until = time.monotonic() + ADMISSION_CACHE_SECONDS
             return False
@@ -288,9 +293,12 @@ class CircuitBreaker:
 
     def _record(self, *, failed: bool, probe: bool, error: str | None) -> None:
         self._closed_until = 0.0
-        with self.app_db.begin_short_write() as conn:
-            self._ensure_row(conn)
-            row = write_call(conn, None, self.count(failed=failed, probe=probe, error=error))
+        if not self._row_ensured:
+            with self.app_db.begin() as conn:
+                self._ensure_row(conn)
+        row = write_call(
+            self.app_db.database_url, None, self.count(failed=failed, probe=probe, error=error)
+        )
         self.note(row, probe=probe, error=error)
 
     def note(self, row: BreakerRow | None, *, probe: bool, error: str | None) -> None:

@@ -19,8 +19,8 @@ The window is 1.15 s rather than 1 s (`WINDOW_MARGIN_MS`) so that jitter between
 and the request reaching the provider never puts n + 1 requests into one of its seconds.
 
 `acquire()` blocks until a slot is free, at most `max_wait_seconds`, then raises
-`RateLimitWaitExceeded`. The connection pools cached here are only handles; the budget itself
-lives in the table, never in process memory.
+`RateLimitWaitExceeded`. Its connections are the per-call pool's (`db/statements.py`), only
+handles; the budget itself lives in the table, never in process memory.
 """
 
 from __future__ import annotations
@@ -32,19 +32,12 @@ import random
 import threading
 import time
 
-import psycopg
-import sqlalchemy as sa
-from psycopg_pool import ConnectionPool, PoolTimeout
-
-from phronesis_dagster.db.engine import normalize_url
+from phronesis_dagster.db.statements import CONNECTION_ERRORS, call_connection, libpq_url
 from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.resources.errors import RateLimitWaitExceeded
 
 logger = logging.getLogger(__name__)
 
-# What a lost or exhausted bucket connection raises: the server went away (psycopg) or no pooled
-# connection came free in time (psycopg_pool).
-_CONNECTION_ERRORS = (psycopg.OperationalError, PoolTimeout)
 # Added to a wait the function computed, for clock drift between processes and the time the
 # next ask takes to reach the database; and the most jitter added to a wait, so that the waiters
 # of several processes do not ask in lock step.
@@ -67,17 +60,10 @@ WINDOW_MARGIN_MS = 150
 # to the provider. Measured in the benchmark at published limits (2,000 prospects, 4 niced bulk
 # runs on 2 cores): a ContactOut 429 with every slot used as granted, none after.
 STALE_GRANT_SECONDS = WINDOW_MARGIN_MS / 2 / 1000
-# Connections per process to the buckets' database, shared by every bucket: the threads of a
-# process take turns at each bucket (one ask at a time per bucket, see `_attempt_locks`), and a
-# run has six buckets (Apollo's two groups, ContactOut, Exa, EDGAR, Claude).
-BUCKET_POOL_SIZE = 6
 # Consecutive lost bucket connections an acquire rides out before the error reaches the call.
 MAX_DROPPED_CONNECTIONS = 5
-BUCKET_APPLICATION_NAME = "phronesis-rate-limit"
 _TAKE = "SELECT phronesis_rate_limit_take(%s, %s, %s)"
 
-# One pool per (process, database): a forked child must open its own connections.
-_pools: dict[tuple[int, str], ConnectionPool] = {}
 # One lock per (process, database, bucket, rate): the threads of a process take turns at a
 # bucket, so they contend only with other processes. It holds no state: the budget stays in the
 # table and every ask is decided by the database's clock.
@@ -88,36 +74,6 @@ _attempt_locks: dict[tuple[int, str, str, int], threading.Lock] = {}
 # ask after it is still decided by the bucket.
 _not_before: dict[tuple[int, str, str, int], float] = {}
 _lock = threading.Lock()
-
-
-def bucket_location(app_db_url: str) -> str:
-    """The PostgreSQL database that holds the buckets: the app database itself (as a libpq
-    URL for the bucket's psycopg pool). Any other database is an error: the budget must be
-    shared by every process, and only the PostgreSQL app database is."""
-    url = sa.make_url(normalize_url(app_db_url))
-    if url.get_backend_name() != "postgresql":
-        raise ValueError(
-            "the shared rate limiter needs the PostgreSQL app database, got a "
-            f"{url.get_backend_name()!r} URL"
-        )
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _pool_for(location: str) -> ConnectionPool:
-    key = (os.getpid(), location)
-    with _lock:
-        pool = _pools.get(key)
-        if pool is None:
-            pool = _pools[key] = ConnectionPool(
-                location,
-                min_size=0,
-                max_size=BUCKET_POOL_SIZE,
-                # Autocommit: the function's statement is its own transaction (see its SQL).
-                # Named, so pg_stat_activity tells the limiter's connections from the app's.
-                kwargs={"autocommit": True, "application_name": BUCKET_APPLICATION_NAME},
-                open=True,
-            )
-        return pool
 
 
 class SharedRateLimiter:
@@ -136,15 +92,15 @@ class SharedRateLimiter:
         self.provider = provider
         self.requests_per_second = requests_per_second
         self.max_wait_seconds = max_wait_seconds
-        self._app_db_url = app_db.url
+        self._app_db = app_db
         self._dropped = 0  # consecutive attempts that lost their bucket connection
         self.stale_grants = 0  # slots not used: granted too long after the ask
 
     @functools.cached_property
     def location(self) -> str:
-        """The bucket's database (`bucket_location`); a non-PostgreSQL app database is an
-        error at the first acquire."""
-        return bucket_location(self._app_db_url)
+        """The bucket's database, the app database (`db.statements.libpq_url`); any other
+        database is an error at the first acquire."""
+        return libpq_url(self._app_db.database_url)
 
     @property
     def _key(self) -> tuple[int, str, str, int]:
@@ -156,14 +112,14 @@ class SharedRateLimiter:
         return 1000 + WINDOW_MARGIN_MS
 
     def connect(self) -> None:
-        """Open a connection of this process's bucket pool now (else the first ask does)."""
-        with _pool_for(self.location).connection():
+        """Open a connection of this process's per-call pool now (else the first ask does)."""
+        with call_connection(self.location):
             pass
 
     def _ask(self) -> tuple[float, float]:
         """One ask of the bucket: (0 = granted, else milliseconds until a slot frees up; the
         seconds the ask took once it had a connection)."""
-        with _pool_for(self.location).connection() as conn:
+        with call_connection(self.location) as conn:
             # Not counting the wait for a pooled connection (or opening one): the grant is
             # stamped by the database once the ask reaches it.
             asked = time.monotonic()
@@ -187,7 +143,7 @@ class SharedRateLimiter:
                 return False, not_before
             try:
                 wait_ms, took = self._ask()
-            except _CONNECTION_ERRORS as exc:
+            except CONNECTION_ERRORS as exc:
                 # A dropped bucket connection (a failover, a DBA's kill) is discarded by the
                 # pool; the next attempt gets a fresh one. Not the call's failure.
                 self._dropped += 1

@@ -47,7 +47,6 @@ class UsageTracker:
         """Count one call attempt (the breaker is not told). Never raises."""
         call = CallRecord(provider, endpoint, outcome, http_status, latency_ms, cost_usd)
         try:
-            with self.app_db.begin_short_write() as conn:
-                write_call(conn, call, origin=self.origin, run_id=self.run_id)
+            write_call(self.app_db.database_url, call, origin=self.origin, run_id=self.run_id)
         except Exception as exc:  # noqa: BLE001 - tracking must never block enrichment
             logger.warning("usage tracking failed for %s %s: %s", provider, endpoint, exc)

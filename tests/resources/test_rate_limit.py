@@ -15,9 +15,10 @@ from multiprocessing import get_context
 import pytest
 import sqlalchemy as sa
 
-from phronesis_dagster.resources import rate_limit
+from phronesis_dagster.db import statements
+from phronesis_dagster.db.statements import libpq_url
 from phronesis_dagster.resources.errors import RateLimitWaitExceeded
-from phronesis_dagster.resources.rate_limit import SharedRateLimiter, bucket_location
+from phronesis_dagster.resources.rate_limit import SharedRateLimiter
 from tests.resources import _workers
 from tests.resources.conftest import first_ask_answered_late
 
@@ -57,9 +58,9 @@ def test_wait_is_bounded(pg_rdb):
 
 
 def test_the_bucket_is_the_postgresql_app_db_and_nothing_else(tmp_path):
-    assert bucket_location("postgresql+psycopg://u:p@h/db") == "postgresql://u:p@h/db"
+    assert libpq_url("postgresql+psycopg://u:p@h/db") == "postgresql://u:p@h/db"
     with pytest.raises(ValueError, match="needs the PostgreSQL app database"):
-        bucket_location(f"sqlite:///{tmp_path}/app.db")
+        libpq_url(f"sqlite:///{tmp_path}/app.db")
 
 
 def _counting_asks(monkeypatch) -> list[float]:
@@ -132,7 +133,7 @@ def test_the_function_refuses_a_bucket_without_a_limit(pg_rdb):
     import psycopg
 
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="a limit >= 1"):
-        with psycopg.connect(bucket_location(pg_rdb.url), autocommit=True) as conn:
+        with psycopg.connect(libpq_url(pg_rdb.url), autocommit=True) as conn:
             conn.execute("SELECT phronesis_rate_limit_take('exa', 0, 1150)")
     assert _grants(pg_rdb, "exa") == 0
 
@@ -163,7 +164,7 @@ def test_a_dropped_bucket_connection_is_not_the_callers_failure(pg_rdb, monkeypa
 
 
 def _kill_bucket_connections(app_db) -> int:
-    """Terminate the bucket pool's server connections, as a PostgreSQL restart or failover
+    """Terminate the per-call pool's server connections, as a PostgreSQL restart or failover
     does."""
     with app_db.connect() as conn:
         return len(
@@ -173,7 +174,7 @@ def _kill_bucket_connections(app_db) -> int:
                     "WHERE datname = current_database() AND pid <> pg_backend_pid() "
                     "AND application_name = :name"
                 ),
-                {"name": rate_limit.BUCKET_APPLICATION_NAME},
+                {"name": statements.CALL_APPLICATION_NAME},
             ).all()
         )
 

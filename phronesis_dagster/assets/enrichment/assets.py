@@ -207,7 +207,7 @@ def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentCon
                 skips[key] = SourceOutcome(status=SKIPPED, error=reason, at=now)
     for (pid, s), outcome in skips.items():
         save_result(
-            engine,
+            context.resources.app_db.database_url,
             batch_key=batch_key,
             prospect_id=pid,
             tenant_id=inputs[pid].tenant_id,
@@ -298,7 +298,7 @@ def _enrich_batch(context: dg.AssetExecutionContext, config: SourceEnrichmentCon
         ),
     )
     fresh = run_calls(
-        engine=engine,
+        app_db_url=context.resources.app_db.database_url,
         batch_key=batch_key,
         run_id=context.run_id,
         work=work,

@@ -15,8 +15,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import sqlalchemy as sa
-
 from phronesis_dagster.enrichment.constants import (
     CIRCUIT_OPEN,
     COMPLETE,
@@ -92,7 +90,7 @@ FollowUp = Callable[[Provider, ProspectInput, SourceOutcome], Sequence[ProspectI
 
 def run_calls(
     *,
-    engine: sa.Engine,
+    app_db_url: str,
     batch_key: str,
     run_id: str | None,
     work: Mapping[Provider, Sequence[ProspectInput]],
@@ -112,7 +110,7 @@ def run_calls(
     def task(provider: Provider, prospect: ProspectInput) -> SourceOutcome:
         outcome = call_source(provider, clients[provider], prospect)
         save_result(
-            engine,
+            app_db_url,
             batch_key=batch_key,
             prospect_id=prospect.id,
             tenant_id=prospect.tenant_id,
