@@ -53,9 +53,7 @@ _T = ProviderCircuitState.__table__
 
 # The admission read, on a per-call connection (`db/statements.py`) like the call's other
 # statements.
-_STATE = compile_statement(
-    sa.select(_T.c.state).where(_T.c.provider == sa.bindparam("s_provider"))
-)
+_STATE = compile_statement(sa.select(_T.c.state).where(_T.c.provider == sa.bindparam("s_provider")))
 # How long a process admits calls on its last sight of a closed breaker without asking the
 # database again (see `CircuitBreaker.before_call`).
 ADMISSION_CACHE_SECONDS = 0.5
