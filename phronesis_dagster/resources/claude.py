@@ -152,47 +152,71 @@ def _is_phone(candidate: str) -> bool:
     return text.startswith(("+", "00")) or digits >= 10 or separated
 
 
+# What each pattern needs to match at all, looked for first (most strings of a prompt have
+# none of them): an email `@`, `%40`, or the `(at)` / `[at]` spellings' bracket; "linkedin" in
+# any case (the same case-insensitive match as the pattern's); seven digits with at most two
+# other characters between any two of them (a phone is 7-15 digits, and inside a phone-shaped
+# run digits are apart by at most a bracket and a separator, "+1 (415) 555-0134").
+_EMAIL_SIGNS = ("@", "%40", "(", "[")
+_LINKEDIN = re.compile("linkedin", re.IGNORECASE)
+_SEVEN_DIGITS = re.compile(r"\d(?:\D{0,2}\d){6}")
+# Scrubbed strings kept per process: a batch's prompts repeat names, companies, dates, titles.
+SCRUB_CACHE_SIZE = 8192
+
+
+def _phone_or_kept(match: re.Match[str]) -> str:
+    return PHONE_REDACTED if _is_phone(match.group(0)) else match.group(0)
+
+
+@functools.lru_cache(maxsize=SCRUB_CACHE_SIZE)
 def scrub_contact_details(text: str) -> str:
-    """`text` without email addresses, phone numbers or LinkedIn profile links."""
-    text = _EMAIL.sub(EMAIL_REDACTED, text)
-    text = _LINKEDIN_PROFILE.sub(PROFILE_REDACTED, text)
-    return _PHONE_CANDIDATE.sub(
-        lambda m: PHONE_REDACTED if _is_phone(m.group(0)) else m.group(0), text
-    )
+    """`text` without email addresses, phone numbers or LinkedIn profile links. A pattern is
+    run only on text that has what it needs to match."""
+    if any(sign in text for sign in _EMAIL_SIGNS):
+        text = _EMAIL.sub(EMAIL_REDACTED, text)
+    if _LINKEDIN.search(text):
+        text = _LINKEDIN_PROFILE.sub(PROFILE_REDACTED, text)
+    if _SEVEN_DIGITS.search(text):
+        text = _PHONE_CANDIDATE.sub(_phone_or_kept, text)
+    return text
 
 
 def _allowed(value: Any) -> Any:
-    """`value` (JSON data) with only `PROMPT_FIELDS` kept at every depth, strings scrubbed."""
+    """`value` with only `PROMPT_FIELDS` kept at every depth, strings scrubbed; what is not
+    JSON data yet (dataclasses, models, dates) is made JSON first (`_jsonable`)."""
+    if isinstance(value, str):
+        return scrub_contact_details(value)
     if isinstance(value, dict):
         return {
             k: kept
             for k, v in value.items()
             if k in PROMPT_FIELDS and (kept := _allowed(v)) not in (None, "", [], {})
         }
-    if isinstance(value, list):
+    if isinstance(value, list | tuple | set):
         return [kept for v in value if (kept := _allowed(v)) not in (None, "", [], {})]
-    if isinstance(value, str):
-        return scrub_contact_details(value)
+    if isinstance(value, BaseModel | date) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    ):
+        return _allowed(_jsonable(value))
     return value
 
 
 def prompt_data(prospect: dict, sources: dict) -> dict[str, Any]:
     """What Claude may see of a prospect: allow-listed fields, contact details scrubbed."""
     usable = {
-        scrub_contact_details(str(k)): _allowed(_jsonable(v))
-        for k, v in sources.items()
-        if v is not None
+        scrub_contact_details(str(k)): _allowed(v) for k, v in sources.items() if v is not None
     }
     return {
-        "prospect": _allowed(_jsonable(prospect)),
+        "prospect": _allowed(prospect),
         "sources": {k: v for k, v in usable.items() if v},
     }
 
 
 def build_prompt(prospect: dict, sources: dict) -> str:
     """The user message: the prospect and every source that succeeded, as JSON, with no way to
-    reach the person in it (see `PROMPT_FIELDS` and `scrub_contact_details`)."""
-    text = json.dumps(prompt_data(prospect, sources), indent=1)
+    reach the person in it (see `PROMPT_FIELDS` and `scrub_contact_details`). Compact JSON:
+    fewer tokens than indented, and the C encoder (an indent takes the pure-Python one)."""
+    text = json.dumps(prompt_data(prospect, sources), separators=(",", ":"))
     if len(text) > MAX_SOURCE_CHARS:
         text = text[:MAX_SOURCE_CHARS] + "\n... (truncated)"
     return "Summarise this prospect for a sales rep.\n\n" + text
