@@ -225,8 +225,10 @@ class ProviderResource(dg.ConfigurableResource):
     _breaker: CircuitBreaker | None = PrivateAttr(default=None)
     # The bookkeeping of every call (handles only; built at the first call, after set-up).
     _guard: CallGuard | None = PrivateAttr(default=None)
-    # The retry policy, built once (its state of a call in flight is per thread, tenacity's own).
-    _retrying: Retrying | None = PrivateAttr(default=None)
+    # The retry policy, built once per thread: tenacity keeps the state of the call in flight
+    # on the `Retrying` object (thread-local in 9.x, but its maintainers do not promise that
+    # one object serves concurrent calls), and a batch's threads are reused call after call.
+    _retrying: threading.local = PrivateAttr(default_factory=threading.local)
     # Request URL (as the provider modules write it) -> the client's absolute URL.
     _urls: dict[str, httpx.URL] = PrivateAttr(default_factory=dict)
 
@@ -563,9 +565,9 @@ class ProviderResource(dg.ConfigurableResource):
         headers: dict[str, str] | None,
         not_found_is_empty: bool,
     ) -> httpx.Response:
-        retrying = self._retrying
+        retrying = getattr(self._retrying, "policy", None)
         if retrying is None:
-            retrying = self._retrying = Retrying(
+            retrying = self._retrying.policy = Retrying(
                 stop=stop_after_attempt(self.max_retries + 1),
                 wait=self._wait,
                 retry=retry_if_exception_type((_RetryableStatus, httpx.TransportError)),
