@@ -10,7 +10,10 @@ thread, so each part's own cost shows, and nothing else runs in the process:
   (`enrichment.store.save_result`: the result row and the prospect's column);
 - a whole call per provider: the resource's `enrich` (its request(s), retries machinery,
   parsing, the guard's bookkeeping) + `save_result`, the work a bulk run repeats per call,
-  divided by the requests the emulator saw (EDGAR's call makes several).
+  divided by the requests the emulator saw (EDGAR's call makes several);
+- the summary's prompt (`claude.build_prompt`: allow-list, contact scrubbing, JSON) made from
+  what the four data sources answered in the whole calls, as a bulk run makes it (the whole
+  Claude call above summarises one short web mention).
 
 CPU is the calling thread's (`time.thread_time`), median of `--rounds` rounds of `--calls`
 calls each; the emulator runs in its own process with no latency and limits far above the
@@ -50,6 +53,7 @@ from phronesis_dagster.resources.call_ledger import (  # noqa: E402
     BreakerCount,
     CallRecord,
 )
+from phronesis_dagster.resources.claude import build_prompt, summary_input  # noqa: E402
 from phronesis_dagster.resources.contract import ProspectInput  # noqa: E402
 from phronesis_dagster.resources.providers import build_provider_resources  # noqa: E402
 from phronesis_dagster.resources.rate_limit import SharedRateLimiter  # noqa: E402
@@ -77,12 +81,16 @@ def whole_call(
     prospects: Iterator[ProspectInput],
     app_db: AppDatabase,
     tenant: uuid.UUID,
+    answers: dict[uuid.UUID, dict[str, object]],
 ) -> Callable[[], None]:
-    """One call as a bulk run makes it: the provider's `enrich`, then its stored outcome."""
+    """One call as a bulk run makes it: the provider's `enrich`, then its stored outcome (and
+    its data kept in `answers`, for the prompts)."""
 
     def call() -> None:
         p = next(prospects)
         answer = resource.enrich(p)
+        if answer.data is not None and not provider.SUMMARIZES:
+            answers.setdefault(p.id, {})[provider.SOURCE] = answer.data
         save_result(
             app_db.database_url,
             batch_key=f"bench-{provider.SOURCE}",
@@ -174,6 +182,7 @@ def main() -> None:
             # Whole calls, per provider.
             print("  whole call (enrich + save_result), per request the emulator saw:")
             per_request: dict[str, float] = {}
+            answers: dict[uuid.UUID, dict[str, object]] = {}
             for provider in PROVIDERS:
                 resource = resources[provider.PROVIDER]
                 # The summary is made from what the data sources found.
@@ -186,7 +195,7 @@ def main() -> None:
                 with dg.build_init_resource_context() as context:
                     resource.setup_for_execution(context)
                     resource.warm_up()
-                    call = whole_call(resource, provider, iter(todo * 3), app_db, tenant)
+                    call = whole_call(resource, provider, iter(todo * 3), app_db, tenant, answers)
                     seen = emulator.stats()["requests"].get(emulator_name(provider), 0)
                     ms = cpu_ms(call, args.calls, args.rounds)
                     made = emulator.stats()["requests"].get(emulator_name(provider), 0) - seen
@@ -199,6 +208,16 @@ def main() -> None:
                     resource.teardown_after_execution(context)
             mean = statistics.mean(per_request.values())
             print(f"  mean over the five providers: {mean:.2f} ms per request")
+
+            by_id = {p.id: p for p in prospects}
+            prompts = [(summary_input(by_id[i]), f) for i, f in answers.items() if f]
+            asked = iter(prompts * (args.rounds + 1) * (args.calls // max(len(prompts), 1) + 1))
+            ms = cpu_ms(lambda: build_prompt(*next(asked)), args.calls, args.rounds)
+            sources = statistics.mean(len(f) for _, f in prompts)
+            print(
+                f"  summary prompt (build_prompt) of {len(prompts)} prospects' answers "
+                f"({sources:.1f} sources each): {ms:.2f} ms"
+            )
             print(f"\nCPU per provider request / {TARGET_MS:g} ms target = {mean / TARGET_MS:.2f}")
     finally:
         emulator.stop()

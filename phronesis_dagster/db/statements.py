@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar
 
 import psycopg
 import sqlalchemy as sa
@@ -47,6 +48,8 @@ CALL_POOL_TIMEOUT_SECONDS = 60.0
 CALL_APPLICATION_NAME = "phronesis-calls"
 # What a lost connection raises (the server went away), or an exhausted pool.
 CONNECTION_ERRORS = (psycopg.OperationalError, PoolTimeout)
+
+T = TypeVar("T")
 
 _PSYCOPG_DIALECT = sa_psycopg.dialect()
 _pools: dict[tuple[int, str], ConnectionPool] = {}
@@ -110,16 +113,47 @@ def call_connection(app_db_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def _run(app_db_url: str, run: Callable[[psycopg.Connection], T]) -> T:
+    """`run(connection)` on a pooled connection; on a connection the server dropped, once more
+    on a fresh one (see the module's doc). The pool's other idle connections are checked first:
+    a restart drops them all, and the second try must not get another dead one."""
+    try:
+        with call_connection(app_db_url) as conn:
+            return run(conn)
+    except psycopg.OperationalError:
+        _pool(libpq_url(app_db_url)).check()
+    with call_connection(app_db_url) as conn:
+        return run(conn)
+
+
+def _values(statement: Statement, params: Mapping[str, object]) -> Mapping[str, object]:
+    return {**statement.constants, **params} if statement.constants else params
+
+
 def execute(app_db_url: str, statement: Statement, params: Mapping[str, object]) -> tuple | None:
     """Run one statement (atomic by itself) and return its first row, if any. A connection
     the server dropped is replaced and the statement run once more (see the module's doc)."""
-    values = {**statement.constants, **params} if statement.constants else params
-    for attempt in (1, 2):
-        try:
-            with call_connection(app_db_url) as conn:
-                cursor = conn.execute(statement.sql, values)
-                return cursor.fetchone() if cursor.description is not None else None
-        except psycopg.OperationalError:
-            if attempt == 2:
-                raise
-    return None  # unreachable: the loop returns or raises
+    values = _values(statement, params)
+
+    def run(conn: psycopg.Connection) -> tuple | None:
+        cursor = conn.execute(statement.sql, values)
+        return cursor.fetchone() if cursor.description is not None else None
+
+    return _run(app_db_url, run)
+
+
+def fetch_all(app_db_url: str, statement: Statement, params: Mapping[str, object]) -> list[tuple]:
+    """Run one query and return all its rows (as `execute`)."""
+    values = _values(statement, params)
+    return _run(app_db_url, lambda conn: conn.execute(statement.sql, values).fetchall())
+
+
+def execute_many(app_db_url: str, statement: Statement, rows: list[Mapping[str, object]]) -> None:
+    """Run one statement per row, in one transaction (all rows or none), pipelined."""
+    values = [_values(statement, row) for row in rows]
+
+    def run(conn: psycopg.Connection) -> None:
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(statement.sql, values)
+
+    _run(app_db_url, run)

@@ -34,13 +34,37 @@ JsonObject: TypeAlias = dict[str, object]
 EMULATOR_KEY = "emulator-key"
 
 
+# Values that are JSON data as they are (exact types: a subclass, such as an enum, takes the
+# encoder's way).
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: object) -> object:
+    """`value` as `json.loads(json.dumps(value, default=str))` gives it, with a dataclass as
+    `dataclasses.asdict` gives it, without the round trip: `asdict` deep-copies every field and
+    the round trip encodes and parses every string; the results of one call (an EDGAR report's
+    transactions) made them a quarter of its CPU (bench/call_cost.py, 2026-12-07). Anything
+    else than dataclasses, dicts, lists, tuples and exact scalars goes the encoder's way, which
+    gives the same value (an encoding is made of its parts' encodings)."""
+    if type(value) in _JSON_SCALARS:
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        plain = {k: _plain(v) for k, v in value.items()}
+        if all(type(k) is str for k in plain):
+            return plain
+        return json.loads(json.dumps(plain, default=str))  # the encoder's keys: 1 -> "1"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return json.loads(json.dumps(value, default=str))
+
+
 def as_json(value: object) -> JsonObject:
     """A provider result (frozen dataclass or pydantic model) as plain JSON data."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    return json.loads(json.dumps(value, default=str))
+    return _plain(value)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

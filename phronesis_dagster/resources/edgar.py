@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from pydantic import Field, PrivateAttr
 
 from phronesis_dagster.db.sql_files import load_sql
+from phronesis_dagster.db.statements import compile_statement, execute, execute_many, fetch_all
 from phronesis_dagster.resources.contract import (
     EnrichmentProvider,
     ProspectInput,
@@ -67,6 +68,12 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ARCHIVES_ENDPOINT = "/Archives/edgar/data/{cik}/{accession}/{document}"
 _SUBMISSIONS_ENDPOINT = "/submissions/CIK##########.json"
 _PAGE_ENDPOINT = "/submissions/CIK##########-submissions-NNN.json"
+# The caches' statements, run like every per-call statement (`db/statements.py`: a pooled
+# psycopg connection, one round trip each) instead of through the SQLAlchemy engine.
+_DOCUMENT_SELECT = compile_statement(sa.text(load_sql("sec_document_cache_select")))
+_DOCUMENT_INSERT = compile_statement(sa.text(load_sql("sec_document_cache_insert")))
+_OWNERS_SELECT = compile_statement(sa.text(load_sql("sec_reporting_owners_select")))
+_OWNERS_UPSERT = compile_statement(sa.text(load_sql("sec_reporting_owners_upsert")))
 
 
 class SecRateLimitBlock(ProviderError):
@@ -456,11 +463,12 @@ class EdgarResource(ProviderResource, EnrichmentProvider):
         if not self.use_document_cache:
             return None
         try:
-            with self.app_db.connect() as conn:
-                return conn.execute(
-                    sa.text(load_sql("sec_document_cache_select")),
-                    {"accession_number": accession, "document": document},
-                ).scalar_one_or_none()
+            row = execute(
+                self.app_db.database_url,
+                _DOCUMENT_SELECT,
+                {"accession_number": accession, "document": document},
+            )
+            return None if row is None else row[0]
         except Exception as exc:  # noqa: BLE001 - a cache outage must not stop enrichment
             self.log.warning("edgar: document cache unavailable (%s); asking SEC", exc)
             return None
@@ -469,17 +477,17 @@ class EdgarResource(ProviderResource, EnrichmentProvider):
         if not self.use_document_cache:
             return
         try:
-            with self.app_db.begin_short_write() as conn:
-                conn.execute(
-                    sa.text(load_sql("sec_document_cache_insert")),
-                    {
-                        "accession_number": accession,
-                        "document": document,
-                        "content": content,
-                        "content_type": "application/xml",
-                        "size_bytes": len(content.encode("utf-8")),
-                    },
-                )
+            execute(
+                self.app_db.database_url,
+                _DOCUMENT_INSERT,
+                {
+                    "accession_number": accession,
+                    "document": document,
+                    "content": content,
+                    "content_type": "application/xml",
+                    "size_bytes": len(content.encode("utf-8")),
+                },
+            )
         except Exception as exc:  # noqa: BLE001
             self.log.warning("edgar: document %s/%s not cached: %s", accession, document, exc)
 
@@ -537,8 +545,10 @@ class EdgarResource(ProviderResource, EnrichmentProvider):
     def _documents(
         self, cik: str, filings: list[Form4Filing]
     ) -> list[tuple[Form4Filing, tuple[OwnershipDocument, bool] | None]]:
+        if len(filings) < 2:  # nothing to overlap: no pool's threads to start and join
+            return [(f, self._safe_document(cik, f)) for f in filings]
         # Filings are fetched in parallel, the shared limiter keeps the whole at <= 10/s.
-        with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+        with ThreadPoolExecutor(max_workers=min(FETCH_WORKERS, len(filings))) as pool:
             docs = list(pool.map(lambda f: self._safe_document(cik, f), filings))
         return list(zip(filings, docs, strict=True))
 
@@ -546,24 +556,17 @@ class EdgarResource(ProviderResource, EnrichmentProvider):
 
     def _known_owners(self, issuer_cik: str) -> list[tuple[str, str]]:
         try:
-            with self.app_db.connect() as conn:
-                rows = conn.execute(
-                    sa.text(load_sql("sec_reporting_owners_select")), {"issuer_cik": issuer_cik}
-                ).all()
+            rows = fetch_all(self.app_db.database_url, _OWNERS_SELECT, {"issuer_cik": issuer_cik})
         except Exception as exc:  # noqa: BLE001
             self.log.warning("edgar: reporting-owner cache unavailable (%s)", exc)
             return []
-        return [(str(r.owner_cik), str(r.owner_name)) for r in rows]
+        return [(str(owner_cik), str(owner_name)) for owner_cik, owner_name, _ in rows]
 
     def _remember_owners(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        statement = sa.text(load_sql("sec_reporting_owners_upsert")).bindparams(
-            sa.bindparam("last_filing_date", type_=sa.Date())
-        )
         try:
-            with self.app_db.begin_short_write() as conn:
-                conn.execute(statement, rows)
+            execute_many(self.app_db.database_url, _OWNERS_UPSERT, rows)
         except Exception as exc:  # noqa: BLE001
             self.log.warning("edgar: reporting owners not cached: %s", exc)
 

@@ -23,6 +23,8 @@ database; the `httpx.Client` is per resource instance and closed at teardown.
 from __future__ import annotations
 
 import email.utils
+import functools
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +72,30 @@ MAX_REDIRECTS = 5
 # How long credentials or credits a provider refused keep its breaker open: long enough that
 # a batch stops calling at once, short enough that a fixed key resumes without a restart.
 DEFAULT_REFUSAL_HOLD_SECONDS = 300.0
+# Request URLs a client keeps merged with its base URL (the endpoints, and EDGAR's per-filing
+# paths up to this many; then the cache starts over).
+URL_CACHE_SIZE = 512
+
+
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """The TLS context of every provider client of this process, built once: httpx builds one
+    per client as `verify=True` would (`SSL_CERT_FILE` / `SSL_CERT_DIR`, else certifi's
+    bundle), and loading the CA bundle is 20-40 ms of CPU each time. One context serves any
+    number of connections and threads."""
+    return httpx.create_ssl_context()
+
+
+class SetCookieCookies(httpx.Cookies):
+    """The client's cookie jar, read from an answer only when the answer sets a cookie. httpx
+    runs every answer through `http.cookiejar` (a urllib request and response built around
+    it, the policy's lock), which was a tenth of a call's CPU; an answer without `Set-Cookie`
+    adds nothing to the jar either way."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
 
 
 @dataclass(frozen=True)
@@ -199,6 +225,12 @@ class ProviderResource(dg.ConfigurableResource):
     _breaker: CircuitBreaker | None = PrivateAttr(default=None)
     # The bookkeeping of every call (handles only; built at the first call, after set-up).
     _guard: CallGuard | None = PrivateAttr(default=None)
+    # The retry policy, built once per thread: tenacity keeps the state of the call in flight
+    # on the `Retrying` object (thread-local in 9.x, but its maintainers do not promise that
+    # one object serves concurrent calls), and a batch's threads are reused call after call.
+    _retrying: threading.local = PrivateAttr(default_factory=threading.local)
+    # Request URL (as the provider modules write it) -> the client's absolute URL.
+    _urls: dict[str, httpx.URL] = PrivateAttr(default_factory=dict)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -260,14 +292,29 @@ class ProviderResource(dg.ConfigurableResource):
             return client
         with self._client_lock:
             if self._client is None:
-                self._client = httpx.Client(
+                client = httpx.Client(
                     base_url=self.configured_urls()[0].rstrip("/"),
                     headers=self.default_headers(),
                     timeout=httpx.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
                     follow_redirects=True,
                     max_redirects=MAX_REDIRECTS,
+                    verify=ssl_context(),
                 )
+                # httpx has no option for its jar's type: its constructor wraps what it is given.
+                client._cookies = SetCookieCookies()  # noqa: SLF001
+                self._urls.clear()
+                self._client = client
             return self._client
+
+    def _url(self, client: httpx.Client, url: str) -> httpx.URL:
+        """`url` merged with the client's base URL as httpx would merge it, once per URL (two
+        parses and a copy per request otherwise)."""
+        merged = self._urls.get(url)
+        if merged is None:
+            if len(self._urls) >= URL_CACHE_SIZE:
+                self._urls.clear()
+            merged = self._urls[url] = client.build_request("GET", url).url
+        return merged
 
     # -- shared machinery --------------------------------------------------------------------
 
@@ -518,13 +565,15 @@ class ProviderResource(dg.ConfigurableResource):
         headers: dict[str, str] | None,
         not_found_is_empty: bool,
     ) -> httpx.Response:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type((_RetryableStatus, httpx.TransportError)),
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
+        retrying = getattr(self._retrying, "policy", None)
+        if retrying is None:
+            retrying = self._retrying.policy = Retrying(
+                stop=stop_after_attempt(self.max_retries + 1),
+                wait=self._wait,
+                retry=retry_if_exception_type((_RetryableStatus, httpx.TransportError)),
+                before_sleep=self._before_sleep,
+                reraise=True,
+            )
         try:
             return retrying(
                 self._attempt,
@@ -575,9 +624,10 @@ class ProviderResource(dg.ConfigurableResource):
         # A transport error leaves the attempt without an answer: the guard records it as a
         # failure with its latency before the retry (or with the call's outcome).
         call.attempt()
-        response = self.http.request(
+        client = self.http
+        response = client.request(
             method,
-            url,
+            self._url(client, url),
             json=json,
             params=params,
             headers=headers,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from phronesis_dagster.resources import claude
 from phronesis_dagster.resources.apollo import ApolloResource
 from phronesis_dagster.resources.claude import (
     EMAIL_REDACTED,
@@ -198,3 +199,29 @@ def test_only_allow_listed_fields_reach_the_prompt(real_sources) -> None:
 )
 def test_scrubbing_free_text(text: str, expected: str | None) -> None:
     assert scrub_contact_details(text) == (text if expected is None else expected)
+
+
+def _scrub_every_pattern(text: str) -> str:
+    """The scrubbing without its shortcuts: every pattern on every text."""
+    text = claude._EMAIL.sub(EMAIL_REDACTED, text)
+    text = claude._LINKEDIN_PROFILE.sub(claude.PROFILE_REDACTED, text)
+    return claude._PHONE_CANDIDATE.sub(claude._phone_or_kept, text)
+
+
+# Pieces that put together make contact details in every spelling the patterns know, and text
+# that looks like them without being one.
+PIECES = [
+    "jane.doe", "@", "%40", " [at] ", "(at)", " [dot] ", "(dot)", ".", "acme", "com", "org",
+    "+1", "+44", "00", " ", "-", ".", "(415)", "415", "555", "0134", "20", "7946", "0958",
+    "4155550166", "2025-03-30", "1,250,000", "$43.10", "10.5%", "https://", "www.",
+    "LinkedIn", "lİnkedin", "linkedin.com/in/", "LINKEDIN.COM/pub/", "jane-doe", "\n", "é", "x",
+]  # fmt: skip
+
+
+def test_the_shortcuts_scrub_exactly_what_every_pattern_does() -> None:
+    import random
+
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(1, 12))) for _ in range(20_000)]
+    for text in texts:
+        assert scrub_contact_details(text) == _scrub_every_pattern(text), text

@@ -391,6 +391,32 @@ def test_a_batch_of_threads_shares_one_http_client(emu, rdb, monkeypatch):
     exa.close()
 
 
+def test_every_provider_client_shares_one_tls_context(emu, rdb):
+    """Loading the CA bundle is 20-40 ms of CPU: one context per process, not per client."""
+    clients = [make(p, emu, rdb).http for p in PROVIDERS]
+    contexts = {id(c._transport._pool._ssl_context) for c in clients}
+    assert len(contexts) == 1
+
+
+def test_a_cookie_an_answer_sets_is_kept(rdb):
+    """Answers are read for cookies only when they set one: one that does is still kept, and
+    sent back with the next request, as httpx does."""
+    sent: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        headers = {"set-cookie": "session=abc; Path=/"} if len(sent) == 1 else {}
+        return httpx.Response(200, json={"results": []}, headers=headers)
+
+    exa = ExaResource(api_key=SECRET, base_url="https://exa.test", app_db=rdb, **FAST)
+    client = exa.http
+    client._transport = httpx.MockTransport(answer)
+    for _ in range(3):
+        exa.search_mentions(name="Jane Doe", company="Acme")
+    assert sent == [None, "session=abc", "session=abc"]
+    exa.close()
+
+
 # ---- refusals as the providers really answer them (emulator scenarios) -------------------------
 
 
