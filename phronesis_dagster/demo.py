@@ -92,6 +92,7 @@ run_coordinator:
 sensors:
   use_threads: true
   num_workers: 4
+  num_submit_workers: 4
 concurrency:
   runs:
     max_concurrent_runs: 6
