@@ -91,7 +91,7 @@ run_coordinator:
     dequeue_num_workers: 4
 sensors:
   use_threads: true
-  num_workers: 4
+  num_workers: 8
   num_submit_workers: 4
 concurrency:
   runs:

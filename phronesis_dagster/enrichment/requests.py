@@ -37,6 +37,9 @@ DEFAULT_MAX_REEMIT_PER_TICK = 100
 DEFAULT_INTERACTIVE_BATCH_SIZE = 10
 INTERACTIVE = "interactive"
 BULK = "bulk"
+# Both lanes: one sensor for all requests (tests, the local runner).
+ALL_LANES = "all"
+LANES = (INTERACTIVE, BULK, ALL_LANES)
 # The run tag that carries a batch's lane (the run queue's limits and a bulk run's CPU priority
 # read it).
 LANE_TAG = "phronesis/lane"
@@ -192,11 +195,27 @@ def batch_key_for(first_request_id: int) -> str:
     return f"batch-{first_request_id}"
 
 
-def load_pending(conn: sa.Connection, *, after_id: int, limit: int) -> list[dict[str, Any]]:
-    """Pending requests after `after_id` (oldest first) with their prospect, for `plan_tick`."""
+def _require_lane(lane: str) -> str:
+    if lane not in LANES:
+        raise ValueError(f"lane must be one of {', '.join(LANES)}, got {lane!r}")
+    return lane
+
+
+def lock_planning(conn: sa.Connection) -> None:
+    """Take the planning lock until `conn`'s transaction ends: the sensors of the two lanes
+    read, plan and queue under it one at a time, so a prospect that one of them has just queued
+    is `busy` for the other (never two batches enriching one prospect at once)."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('phronesis_enrichment_plan'))"))
+
+
+def load_pending(
+    conn: sa.Connection, *, after_id: int, limit: int, lane: str = ALL_LANES
+) -> list[dict[str, Any]]:
+    """Pending requests after `after_id` (oldest first) with their prospect, for `plan_tick`;
+    of one `lane` (by prospect: every request of a prospect that a rep clicked is interactive)."""
     stmt = sa.text(load_sql("enrichment_pending_requests")).columns(p_last_enriched_at=UtcDateTime)
-    rows = conn.execute(stmt, {"after_id": after_id, "limit": limit}).mappings()
-    return [dict(r) for r in rows]
+    params = {"after_id": after_id, "limit": limit, "lane": _require_lane(lane)}
+    return [dict(r) for r in conn.execute(stmt, params).mappings()]
 
 
 def _rejection(row: Mapping[str, Any]) -> str | None:
@@ -324,34 +343,38 @@ def _chunks(values: Sequence[int], size: int = _IN_CHUNK) -> Iterable[Sequence[i
         yield values[start : start + size]
 
 
-def apply_plan(engine: sa.Engine, plan: TickPlan, *, now: datetime) -> None:
-    """Write a tick's decisions in one transaction. Every update is guarded by
-    `status = 'pending'`, so a request the web app changed meanwhile is left alone."""
+def apply_plan(conn: sa.Connection, plan: TickPlan, *, now: datetime) -> None:
+    """Write a tick's decisions in `conn`'s transaction (the one that read the requests, under
+    the planning lock). Every update is guarded by `status = 'pending'`, so a request the web
+    app changed meanwhile is left alone."""
     req = EnrichmentRequest.__table__
     guarded = sa.and_(req.c.id == sa.bindparam("rid"), req.c.status == "pending")
-    with engine.begin() as conn:
-        for status, decided in (("rejected", plan.rejected), ("done", plan.fresh)):
-            if decided:
-                conn.execute(
-                    sa.update(req)
-                    .where(guarded)
-                    .values(status=status, reason=sa.bindparam("why"), updated_at=now),
-                    [{"rid": rid, "why": why} for rid, why in decided],
-                )
-        for batch in plan.batches:
-            for ids in _chunks(batch.request_ids):
-                conn.execute(
-                    sa.update(req)
-                    .where(req.c.id.in_(ids), req.c.status == "pending")
-                    .values(status="queued", batch_key=batch.key, reason=None, updated_at=now)
-                )
-        refresh_jobs(conn, plan.job_ids, now=now)
+    for status, decided in (("rejected", plan.rejected), ("done", plan.fresh)):
+        if decided:
+            conn.execute(
+                sa.update(req)
+                .where(guarded)
+                .values(status=status, reason=sa.bindparam("why"), updated_at=now),
+                [{"rid": rid, "why": why} for rid, why in decided],
+            )
+    for batch in plan.batches:
+        for ids in _chunks(batch.request_ids):
+            conn.execute(
+                sa.update(req)
+                .where(req.c.id.in_(ids), req.c.status == "pending")
+                .values(status="queued", batch_key=batch.key, reason=None, updated_at=now)
+            )
+    refresh_jobs(conn, plan.job_ids, now=now)
 
 
-def queued_batches(conn: sa.Connection, *, limit: int) -> list[Batch]:
-    """Batches queued in the database whose run has not started, with their lane and tenant
-    (request ids are not loaded: a re-emitted run request needs only the key and the tags)."""
-    rows = conn.execute(sa.text(load_sql("enrichment_queued_batches")), {"limit": limit})
+def queued_batches(conn: sa.Connection, *, limit: int, lane: str = ALL_LANES) -> list[Batch]:
+    """Batches of `lane` queued in the database whose run has not started, with their lane and
+    tenant (request ids are not loaded: a re-emitted run request needs only the key and the
+    tags)."""
+    rows = conn.execute(
+        sa.text(load_sql("enrichment_queued_batches")),
+        {"limit": limit, "lane": _require_lane(lane)},
+    )
     return [
         Batch(
             key=r.batch_key,
