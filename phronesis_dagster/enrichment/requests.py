@@ -241,8 +241,11 @@ def plan_tick(
     now: datetime,
     limit: int,
     outstanding: Mapping[Any, int] | None = None,
+    lane: str = ALL_LANES,
 ) -> TickPlan:
-    """Validate, coalesce and batch the pending `rows` of one tick (no I/O).
+    """Validate, coalesce and batch the pending `rows` of one tick (no I/O). The rows of the
+    `interactive` lane (`load_pending`) all go into interactive batches, even a prospect whose
+    click fell outside this tick's scan: that sensor re-emits only interactive batches.
 
     - unknown prospect, another tenant's prospect, no name or no company: rejected with a reason;
     - a prospect already queued or running in another batch: left pending (deferred) so two runs
@@ -274,7 +277,10 @@ def plan_tick(
     to_enrich: list[tuple[uuid.UUID, list[int]]] = []
     public = {pid: bool(group[0].get("p_public")) for pid, group in groups.items()}
     tenant = {pid: group[0]["tenant_id"] for pid, group in groups.items()}
-    waited_for = {pid: any(r["job_id"] is None for r in group) for pid, group in groups.items()}
+    waited_for = {
+        pid: lane == INTERACTIVE or any(r["job_id"] is None for r in group)
+        for pid, group in groups.items()
+    }
     for pid, group in groups.items():
         ids = [int(r["id"]) for r in group]
         first = group[0]

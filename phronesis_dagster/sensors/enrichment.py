@@ -125,7 +125,7 @@ def queue_pending(
         stale = queued_batches(conn, limit=settings.max_reemit_per_tick, lane=lane)
         rows = load_pending(conn, after_id=after_id, limit=limit, lane=lane)
         outstanding = outstanding_bulk_batches(conn) if rows else {}
-        plan = plan_tick(rows, settings, now=now, limit=limit, outstanding=outstanding)
+        plan = plan_tick(rows, settings, now=now, limit=limit, outstanding=outstanding, lane=lane)
         apply_plan(conn, plan, now=now)
     return plan, stale
 
