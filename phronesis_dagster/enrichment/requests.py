@@ -189,10 +189,15 @@ class TickPlan:
     job_ids: set[uuid.UUID] = field(default_factory=set)
 
 
-def batch_key_for(first_request_id: int) -> str:
+# The batch keys of a sensor start with its prefix: a sensor re-emits only the batches it made
+# (Dagster de-duplicates a run key per sensor).
+DEFAULT_KEY_PREFIX = "batch"
+
+
+def batch_key_for(first_request_id: int, prefix: str = DEFAULT_KEY_PREFIX) -> str:
     """Deterministic batch key: a request belongs to one batch, so the smallest request id of a
     batch names it uniquely, and recomputing the same tick yields the same key (and run_key)."""
-    return f"batch-{first_request_id}"
+    return f"{prefix}-{first_request_id}"
 
 
 def _require_lane(lane: str) -> str:
@@ -242,6 +247,7 @@ def plan_tick(
     limit: int,
     outstanding: Mapping[Any, int] | None = None,
     lane: str = ALL_LANES,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
 ) -> TickPlan:
     """Validate, coalesce and batch the pending `rows` of one tick (no I/O). The rows of the
     `interactive` lane (`load_pending`) all go into interactive batches, even a prospect whose
@@ -304,7 +310,7 @@ def plan_tick(
             request_ids = tuple(sorted(i for _, ids in chunk for i in ids))
             out.append(
                 Batch(
-                    key=batch_key_for(request_ids[0]),
+                    key=batch_key_for(request_ids[0], key_prefix),
                     request_ids=request_ids,
                     prospect_ids=tuple(pid for pid, _ in chunk),
                     **kw,
@@ -373,13 +379,19 @@ def apply_plan(conn: sa.Connection, plan: TickPlan, *, now: datetime) -> None:
     refresh_jobs(conn, plan.job_ids, now=now)
 
 
-def queued_batches(conn: sa.Connection, *, limit: int, lane: str = ALL_LANES) -> list[Batch]:
-    """Batches of `lane` queued in the database whose run has not started, with their lane and
-    tenant (request ids are not loaded: a re-emitted run request needs only the key and the
-    tags)."""
+def queued_batches(
+    conn: sa.Connection,
+    *,
+    limit: int,
+    lane: str = ALL_LANES,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
+) -> list[Batch]:
+    """Batches of `lane` whose key starts with `key_prefix` (one sensor's) queued in the
+    database whose run has not started, with their lane and tenant (request ids are not loaded:
+    a re-emitted run request needs only the key and the tags)."""
     rows = conn.execute(
         sa.text(load_sql("enrichment_queued_batches")),
-        {"limit": limit, "lane": _require_lane(lane)},
+        {"limit": limit, "lane": _require_lane(lane), "key_prefix": key_prefix},
     )
     return [
         Batch(

@@ -23,6 +23,7 @@ from phronesis_dagster.enrichment.requests import (
     ALL_LANES,
     BULK,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_KEY_PREFIX,
     DEFAULT_MAX_REQUESTS_PER_TICK,
     DEFAULT_STALENESS,
     INTERACTIVE,
@@ -46,8 +47,15 @@ from phronesis_dagster.sensors.recovery import enrichment_recovery_sensor, retry
 
 ENRICHMENT_REQUEST_SENSOR = "enrichment_request_sensor"
 ENRICHMENT_INTERACTIVE_SENSOR = "enrichment_interactive_sensor"
-# Both, interactive first: what the local runner ticks.
-REQUEST_SENSOR_NAMES = (ENRICHMENT_INTERACTIVE_SENSOR, ENRICHMENT_REQUEST_SENSOR)
+ENRICHMENT_INTERACTIVE_2_SENSOR = "enrichment_interactive_2_sensor"
+# The second interactive sensor's batch keys (`batch2-<first request id>`).
+INTERACTIVE_2_KEY_PREFIX = "batch2"
+# All of them, interactive first: what the local runner ticks.
+REQUEST_SENSOR_NAMES = (
+    ENRICHMENT_INTERACTIVE_SENSOR,
+    ENRICHMENT_INTERACTIVE_2_SENSOR,
+    ENRICHMENT_REQUEST_SENSOR,
+)
 BATCH_SIZE_ENV = "PHRONESIS_ENRICHMENT_BATCH_SIZE"
 STALENESS_DAYS_ENV = "PHRONESIS_ENRICHMENT_STALENESS_DAYS"
 MAX_REQUESTS_PER_TICK_ENV = "PHRONESIS_ENRICHMENT_MAX_REQUESTS_PER_TICK"
@@ -112,20 +120,36 @@ def tick_wait_seconds(env: dict[str, str] | None = None) -> float:
 
 
 def queue_pending(
-    app_db: AppDatabase, settings: SensorSettings, *, lane: str, after_id: int
+    app_db: AppDatabase,
+    settings: SensorSettings,
+    *,
+    lane: str,
+    after_id: int,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
 ) -> tuple[TickPlan, list[Batch]]:
     """One planning pass of a request sensor, in one transaction under the planning lock: the
-    `lane`'s batches queued by earlier ticks whose run has not started (to re-emit), then its
-    pending requests planned and written. Returns the plan and the batches to re-emit."""
+    batches of `lane` this sensor (`key_prefix`) queued in earlier ticks whose run has not
+    started (to re-emit), then its pending requests planned and written. Returns the plan and
+    the batches to re-emit."""
     now = utcnow()
     limit = settings.max_requests_per_tick
     with app_db.engine.begin() as conn:
         lock_planning(conn)
         # Before this pass's own updates, so only batches queued by earlier ticks come back.
-        stale = queued_batches(conn, limit=settings.max_reemit_per_tick, lane=lane)
+        stale = queued_batches(
+            conn, limit=settings.max_reemit_per_tick, lane=lane, key_prefix=key_prefix
+        )
         rows = load_pending(conn, after_id=after_id, limit=limit, lane=lane)
         outstanding = outstanding_bulk_batches(conn) if rows else {}
-        plan = plan_tick(rows, settings, now=now, limit=limit, outstanding=outstanding, lane=lane)
+        plan = plan_tick(
+            rows,
+            settings,
+            now=now,
+            limit=limit,
+            outstanding=outstanding,
+            lane=lane,
+            key_prefix=key_prefix,
+        )
         apply_plan(conn, plan, now=now)
     return plan, stale
 
@@ -172,12 +196,14 @@ def build_enrichment_request_sensor(
     *,
     name: str = ENRICHMENT_REQUEST_SENSOR,
     lane: str = ALL_LANES,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
     minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
     """A request sensor for the requests of `lane` (`all` by default: tests, benchmarks) with
     explicit settings; `settings_from_env()` when None. An `interactive` one listens for a click
-    while it has nothing to batch (`PHRONESIS_ENRICHMENT_TICK_WAIT_SECONDS`)."""
+    while it has nothing to batch (`PHRONESIS_ENRICHMENT_TICK_WAIT_SECONDS`). Its batch keys
+    start with `key_prefix`: two sensors of one lane need different ones."""
 
     @dg.sensor(
         name=name,
@@ -198,7 +224,9 @@ def build_enrichment_request_sensor(
             if wait > 0
             else nullcontext()
         ) as listener:
-            plan, stale = queue_pending(app_db, tick_settings, lane=lane, after_id=after_id)
+            plan, stale = queue_pending(
+                app_db, tick_settings, lane=lane, after_id=after_id, key_prefix=key_prefix
+            )
             deadline = time.perf_counter() + wait
             while listener is not None and not plan.batches:
                 before = time.perf_counter()
@@ -207,7 +235,9 @@ def build_enrichment_request_sensor(
                     break
                 waited += time.perf_counter() - before
                 after_id = plan.next_after_id
-                plan, stale = queue_pending(app_db, tick_settings, lane=lane, after_id=after_id)
+                plan, stale = queue_pending(
+                    app_db, tick_settings, lane=lane, after_id=after_id, key_prefix=key_prefix
+                )
 
         run_requests = [batch_run_request(b) for b in (*stale, *plan.batches)]
         seconds = time.perf_counter() - started
@@ -252,9 +282,18 @@ def build_enrichment_request_sensor(
 # stays small enough to listen for clicks in between (migration 0007). They plan one at a time
 # (`lock_planning`), and each re-emits only the batches it made (Dagster de-duplicates run keys
 # per sensor).
+# Two interactive sensors, alike: the daemon starts both at each loop; whichever plans first
+# takes the clicks that came since the last tick, and the other, finding none, listens. A tick
+# that batched a click ends there, and the daemon starts the next only at the next loop, 5 s on:
+# with one sensor, clicks 3 s apart always found the last tick over (bench/latency.py --mode
+# bulk: no tick ever listened, sensor wait p95 5 s). Each re-emits only its own batches, told
+# apart by their key prefix.
 enrichment_request_sensor = build_enrichment_request_sensor(lane=BULK)
 enrichment_interactive_sensor = build_enrichment_request_sensor(
     name=ENRICHMENT_INTERACTIVE_SENSOR, lane=INTERACTIVE
+)
+enrichment_interactive_2_sensor = build_enrichment_request_sensor(
+    name=ENRICHMENT_INTERACTIVE_2_SENSOR, lane=INTERACTIVE, key_prefix=INTERACTIVE_2_KEY_PREFIX
 )
 
 
@@ -319,6 +358,7 @@ def enrichment_run_canceled_sensor(context: dg.RunStatusSensorContext, app_db: A
 
 ENRICHMENT_SENSORS = [
     enrichment_interactive_sensor,
+    enrichment_interactive_2_sensor,
     enrichment_request_sensor,
     enrichment_run_failure_sensor,
     enrichment_run_canceled_sensor,

@@ -23,6 +23,7 @@ from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import (
     ENRICHMENT_SENSORS,
     TICK_WAIT_ENV,
+    enrichment_interactive_2_sensor,
     enrichment_interactive_sensor,
     enrichment_request_sensor,
     tick_wait_seconds,
@@ -49,9 +50,13 @@ def tick(sensor, instance, app_db: AppDatabase, cursor: str | None = None) -> dg
     return result
 
 
-def test_the_daemon_runs_one_request_sensor_per_lane():
+def test_the_daemon_runs_two_interactive_request_sensors_and_one_bulk():
     names = {s.name for s in ENRICHMENT_SENSORS}
-    assert {"enrichment_interactive_sensor", "enrichment_request_sensor"} <= names
+    assert {
+        "enrichment_interactive_sensor",
+        "enrichment_interactive_2_sensor",
+        "enrichment_request_sensor",
+    } <= names
 
 
 def test_each_sensor_batches_and_re_emits_only_its_own_lane(app_db, instance):
@@ -125,6 +130,45 @@ def test_an_idle_interactive_tick_batches_a_click_as_soon_as_it_commits(
     assert run.tags[LANE_TAG] == INTERACTIVE
     assert took < LONG_WAIT_S / 2, f"the click waited {took:.1f} s for the tick"
     assert {r.status for r in requests_by_id(engine).values()} == {"queued"}
+
+
+def test_two_clicks_in_a_row_are_batched_at_once_by_the_two_listening_sensors(
+    app_db, instance, monkeypatch
+):
+    # The first woken tick ends with its click; the other interactive sensor, still listening,
+    # takes the next one. Each re-emits only the batch it made.
+    monkeypatch.setenv(TICK_WAIT_ENV, str(LONG_WAIT_S))
+    engine = app_db.engine
+    tenant = add_tenant(engine)
+    first, second = add_prospects(engine, tenant, 2)
+    sensors = (enrichment_interactive_sensor, enrichment_interactive_2_sensor)
+    results: dict[str, dg.SensorResult] = {}
+    workers = [
+        threading.Thread(target=lambda s=s: results.__setitem__(s.name, tick(s, instance, app_db)))
+        for s in sensors
+    ]
+    for worker in workers:
+        worker.start()
+    time.sleep(CLICK_AFTER_S)
+    clicked_at = time.monotonic()
+    enqueue_enrichment(engine, tenant_id=tenant, prospect_ids=[first])
+    time.sleep(CLICK_AFTER_S)
+    enqueue_enrichment(engine, tenant_id=tenant, prospect_ids=[second])
+    for worker in workers:
+        worker.join(LONG_WAIT_S + 5)
+
+    took = time.monotonic() - clicked_at
+    assert took < LONG_WAIT_S / 2, f"the clicks waited {took:.1f} s for the ticks"
+    keys = {name: [r.run_key for r in res.run_requests] for name, res in results.items()}
+    assert sorted(len(k) for k in keys.values()) == [1, 1], keys
+    assert keys["enrichment_interactive_2_sensor"][0].startswith("batch2-")
+    assert keys["enrichment_interactive_sensor"][0].startswith("batch-")
+    assert {r.status for r in requests_by_id(engine).values()} == {"queued"}
+
+    monkeypatch.setenv(TICK_WAIT_ENV, "0")
+    for sensor in sensors:
+        again = tick(sensor, instance, app_db, results[sensor.name].cursor)
+        assert [r.run_key for r in again.run_requests] == keys[sensor.name]
 
 
 def test_a_bulk_job_does_not_wake_the_interactive_tick(app_db, instance, monkeypatch):
