@@ -72,7 +72,7 @@ from phronesis_dagster.db.models import ApiCallLog, EnrichmentJob, EnrichmentReq
 from phronesis_dagster.enrichment.cpu_priority import BULK_RUN_NICENESS_ENV
 from phronesis_dagster.enrichment.requests import enqueue_enrichment
 from phronesis_dagster.resources.app_db import AppDatabase
-from phronesis_dagster.sensors.enrichment import ENRICHMENT_REQUEST_SENSOR, TENANT_TAG
+from phronesis_dagster.sensors.enrichment import REQUEST_SENSOR_NAMES, TENANT_TAG
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -341,18 +341,23 @@ def report_clicks(label: str, found: list[Click]) -> float:
 
 
 def sensor_tick_spacing(instance: dg.DagsterInstance) -> str:
+    """The request sensors' last 200 ticks: how far apart they started, how long they took."""
+    lines = []
     states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-    for state in states:
-        if state.name == ENRICHMENT_REQUEST_SENSOR:
-            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=200)
-            stamps = sorted(t.timestamp for t in ticks)
-            gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-            if gaps:
-                return (
-                    f"request sensor ticks: {len(stamps)}, median gap {statistics.median(gaps):.1f}"
-                    f" s, max {max(gaps):.1f} s"
-                )
-    return "request sensor ticks: none found"
+    for state in sorted(states, key=lambda s: s.name):
+        if state.name not in REQUEST_SENSOR_NAMES:
+            continue
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=200)
+        stamps = sorted(t.timestamp for t in ticks)
+        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        spans = [t.end_timestamp - t.timestamp for t in ticks if t.end_timestamp]
+        if gaps and spans:
+            lines.append(
+                f"{state.name} ticks: {len(stamps)}, median gap {statistics.median(gaps):.1f} s,"
+                f" max {max(gaps):.1f} s; duration median {statistics.median(spans):.1f} s, "
+                f"max {max(spans):.1f} s"
+            )
+    return "\n".join(lines) or "request sensor ticks: none found"
 
 
 # --- modes ----------------------------------------------------------------------------------

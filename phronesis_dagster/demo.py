@@ -62,9 +62,9 @@ def provider_environment(port: int = 0) -> Iterator[str]:
 # and run retries re-execute it from failure. The DefaultRunLauncher cannot check or resume
 # workers, so max_resume_run_attempts stays 0.
 # The run queue is production's (deploy/dagster.yaml explains each limit), sized for a laptop:
-# at most 4 enrichment runs, of which at most 3 bulk ones, so a rep's single "Enrich" (an
-# interactive batch, `dagster/priority` 100) always finds a free slot and is launched at the next
-# dequeue, within a second, however big the bulk job in flight (bench/latency.py measures it).
+# at most 6 enrichment runs, of which at most 3 bulk ones, so a rep's single "Enrich" (an
+# interactive batch, `dagster/priority` 100) finds one of three free slots and is launched at the
+# next dequeue, within a second, however big the bulk job in flight (bench/latency.py measures it).
 # The daemon launches queued runs and evaluates sensors on thread pools: launching a run with the
 # DefaultRunLauncher waits until its process has started (2-7 s on a busy laptop), and one slow
 # launch or sensor tick must not hold up a click's run or the request sensor's next tick.
@@ -91,14 +91,15 @@ run_coordinator:
     dequeue_num_workers: 4
 sensors:
   use_threads: true
-  num_workers: 4
+  num_workers: 8
+  num_submit_workers: 4
 concurrency:
   runs:
-    max_concurrent_runs: 6
+    max_concurrent_runs: 8
     tag_concurrency_limits:
       - key: phronesis/domain
         value: enrichment
-        limit: 4
+        limit: 6
       - key: phronesis/lane
         value: bulk
         limit: 3

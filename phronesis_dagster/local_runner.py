@@ -1,11 +1,13 @@
-"""Drive enrichment without the Dagster daemon: evaluate the request sensor, run the batches it
-asks for in this process, repeat until nothing is pending. Used by the demo and the tests; in
+"""Drive enrichment without the Dagster daemon: evaluate the request sensors, run the batches they
+ask for in this process, repeat until nothing is pending. Used by the demo and the tests; in
 production the daemon does the same with the real sensor ticks and run launcher."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -26,7 +28,10 @@ from phronesis_dagster.db.models import (  # noqa: E402
 )
 from phronesis_dagster.enrichment.requests import utcnow  # noqa: E402
 from phronesis_dagster.enrichment.store import fail_batch  # noqa: E402
-from phronesis_dagster.sensors.enrichment import ENRICHMENT_REQUEST_SENSOR  # noqa: E402
+from phronesis_dagster.sensors.enrichment import (  # noqa: E402
+    REQUEST_SENSOR_NAMES,
+    TICK_WAIT_ENV,
+)
 
 
 @dataclass
@@ -47,43 +52,67 @@ class EnrichmentRunSummary:
         return [b for b, _, _ in self.runs]
 
 
+@contextmanager
+def _no_tick_wait() -> Iterator[None]:
+    """An idle interactive tick returns at once here: the runner ticks again itself."""
+    before = os.environ.get(TICK_WAIT_ENV)
+    os.environ[TICK_WAIT_ENV] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TICK_WAIT_ENV, None)
+        else:
+            os.environ[TICK_WAIT_ENV] = before
+
+
 def run_pending_enrichment(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
     *,
-    sensor_name: str = ENRICHMENT_REQUEST_SENSOR,
+    sensor_names: Sequence[str] = REQUEST_SENSOR_NAMES,
     max_ticks: int = 50,
     log: Callable[[str], None] | None = None,
     run_config: dict | None = None,
 ) -> EnrichmentRunSummary:
-    """Evaluate `sensor_name` of `defs` (with `build_sensor_context` on the persistent
-    `instance`), add its batch partitions, execute each requested batch run in this process,
-    and tick again until a tick requests no new run. A failed run closes its batch the way
+    """Evaluate the request sensors `sensor_names` that `defs` has (with `build_sensor_context`
+    on the persistent `instance`; an idle tick does not wait for a click), add their batch
+    partitions, execute each requested batch run in this process, and tick again until a round
+    of ticks requests no new run. A failed run closes its batch the way
     `enrichment_run_failure_sensor` would. Returns per-source outcome counts of those batches.
 
     `defs` must bind `app_db` and the provider resources (contactout, exa, edgar - the `sec`
     source -, apollo, claude). `run_config` goes to every batch run (the demo quiets the console
     logger)."""
     say = log or (lambda _msg: None)
-    sensor_def = defs.resolve_sensor_def(sensor_name)
+    defined = {s.name for s in defs.sensors or []}
+    names = [name for name in sensor_names if name in defined]
+    if not names:
+        raise ValueError(f"defs has none of the request sensors {', '.join(sensor_names)}")
     app_db = defs.resources["app_db"]
     summary = EnrichmentRunSummary()
-    cursor: str | None = None
+    cursors: dict[str, str | None] = dict.fromkeys(names)
     executed: set[str] = set()
     for _ in range(max_ticks):
-        context = dg.build_sensor_context(
-            instance=instance,
-            cursor=cursor,
-            definitions=defs,
-            sensor_name=sensor_name,
-            resources={"app_db": app_db},
-        )
-        result = sensor_def(context)
-        summary.ticks += 1
-        cursor = result.cursor if isinstance(result, dg.SensorResult) else cursor
-        requests = [
-            r for r in (getattr(result, "run_requests", None) or []) if r.run_key not in executed
-        ]
+        requests: list[dg.RunRequest] = []
+        for name in names:
+            context = dg.build_sensor_context(
+                instance=instance,
+                cursor=cursors[name],
+                definitions=defs,
+                sensor_name=name,
+                resources={"app_db": app_db},
+            )
+            with _no_tick_wait():
+                result = defs.resolve_sensor_def(name)(context)
+            summary.ticks += 1
+            if isinstance(result, dg.SensorResult):
+                cursors[name] = result.cursor
+            requests += [
+                r
+                for r in (getattr(result, "run_requests", None) or [])
+                if r.run_key not in executed
+            ]
         if not requests:
             break
         instance.add_dynamic_partitions(

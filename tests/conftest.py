@@ -16,6 +16,10 @@ from phronesis_dagster.resources.app_db import AppDatabase
 
 pytest_plugins = ["tests.emulator_fixture"]
 
+# An idle tick of the interactive request sensor listens for a click for 3 s by default; tests
+# tick it themselves (a test of the wait sets its own value).
+os.environ.setdefault("PHRONESIS_ENRICHMENT_TICK_WAIT_SECONDS", "0")
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "PHRONESIS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -37,6 +37,9 @@ DEFAULT_MAX_REEMIT_PER_TICK = 100
 DEFAULT_INTERACTIVE_BATCH_SIZE = 10
 INTERACTIVE = "interactive"
 BULK = "bulk"
+# Both lanes: one sensor for all requests (tests, the local runner).
+ALL_LANES = "all"
+LANES = (INTERACTIVE, BULK, ALL_LANES)
 # The run tag that carries a batch's lane (the run queue's limits and a bulk run's CPU priority
 # read it).
 LANE_TAG = "phronesis/lane"
@@ -186,17 +189,38 @@ class TickPlan:
     job_ids: set[uuid.UUID] = field(default_factory=set)
 
 
-def batch_key_for(first_request_id: int) -> str:
+# The batch keys of a sensor start with its prefix: a sensor re-emits only the batches it made
+# (Dagster de-duplicates a run key per sensor).
+DEFAULT_KEY_PREFIX = "batch"
+
+
+def batch_key_for(first_request_id: int, prefix: str = DEFAULT_KEY_PREFIX) -> str:
     """Deterministic batch key: a request belongs to one batch, so the smallest request id of a
     batch names it uniquely, and recomputing the same tick yields the same key (and run_key)."""
-    return f"batch-{first_request_id}"
+    return f"{prefix}-{first_request_id}"
 
 
-def load_pending(conn: sa.Connection, *, after_id: int, limit: int) -> list[dict[str, Any]]:
-    """Pending requests after `after_id` (oldest first) with their prospect, for `plan_tick`."""
+def _require_lane(lane: str) -> str:
+    if lane not in LANES:
+        raise ValueError(f"lane must be one of {', '.join(LANES)}, got {lane!r}")
+    return lane
+
+
+def lock_planning(conn: sa.Connection) -> None:
+    """Take the planning lock until `conn`'s transaction ends: the sensors of the two lanes
+    read, plan and queue under it one at a time, so a prospect that one of them has just queued
+    is `busy` for the other (never two batches enriching one prospect at once)."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('phronesis_enrichment_plan'))"))
+
+
+def load_pending(
+    conn: sa.Connection, *, after_id: int, limit: int, lane: str = ALL_LANES
+) -> list[dict[str, Any]]:
+    """Pending requests after `after_id` (oldest first) with their prospect, for `plan_tick`;
+    of one `lane` (by prospect: every request of a prospect that a rep clicked is interactive)."""
     stmt = sa.text(load_sql("enrichment_pending_requests")).columns(p_last_enriched_at=UtcDateTime)
-    rows = conn.execute(stmt, {"after_id": after_id, "limit": limit}).mappings()
-    return [dict(r) for r in rows]
+    params = {"after_id": after_id, "limit": limit, "lane": _require_lane(lane)}
+    return [dict(r) for r in conn.execute(stmt, params).mappings()]
 
 
 def _rejection(row: Mapping[str, Any]) -> str | None:
@@ -222,8 +246,12 @@ def plan_tick(
     now: datetime,
     limit: int,
     outstanding: Mapping[Any, int] | None = None,
+    lane: str = ALL_LANES,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
 ) -> TickPlan:
-    """Validate, coalesce and batch the pending `rows` of one tick (no I/O).
+    """Validate, coalesce and batch the pending `rows` of one tick (no I/O). The rows of the
+    `interactive` lane (`load_pending`) all go into interactive batches, even a prospect whose
+    click fell outside this tick's scan: that sensor re-emits only interactive batches.
 
     - unknown prospect, another tenant's prospect, no name or no company: rejected with a reason;
     - a prospect already queued or running in another batch: left pending (deferred) so two runs
@@ -255,7 +283,10 @@ def plan_tick(
     to_enrich: list[tuple[uuid.UUID, list[int]]] = []
     public = {pid: bool(group[0].get("p_public")) for pid, group in groups.items()}
     tenant = {pid: group[0]["tenant_id"] for pid, group in groups.items()}
-    waited_for = {pid: any(r["job_id"] is None for r in group) for pid, group in groups.items()}
+    waited_for = {
+        pid: lane == INTERACTIVE or any(r["job_id"] is None for r in group)
+        for pid, group in groups.items()
+    }
     for pid, group in groups.items():
         ids = [int(r["id"]) for r in group]
         first = group[0]
@@ -279,7 +310,7 @@ def plan_tick(
             request_ids = tuple(sorted(i for _, ids in chunk for i in ids))
             out.append(
                 Batch(
-                    key=batch_key_for(request_ids[0]),
+                    key=batch_key_for(request_ids[0], key_prefix),
                     request_ids=request_ids,
                     prospect_ids=tuple(pid for pid, _ in chunk),
                     **kw,
@@ -324,34 +355,44 @@ def _chunks(values: Sequence[int], size: int = _IN_CHUNK) -> Iterable[Sequence[i
         yield values[start : start + size]
 
 
-def apply_plan(engine: sa.Engine, plan: TickPlan, *, now: datetime) -> None:
-    """Write a tick's decisions in one transaction. Every update is guarded by
-    `status = 'pending'`, so a request the web app changed meanwhile is left alone."""
+def apply_plan(conn: sa.Connection, plan: TickPlan, *, now: datetime) -> None:
+    """Write a tick's decisions in `conn`'s transaction (the one that read the requests, under
+    the planning lock). Every update is guarded by `status = 'pending'`, so a request the web
+    app changed meanwhile is left alone."""
     req = EnrichmentRequest.__table__
     guarded = sa.and_(req.c.id == sa.bindparam("rid"), req.c.status == "pending")
-    with engine.begin() as conn:
-        for status, decided in (("rejected", plan.rejected), ("done", plan.fresh)):
-            if decided:
-                conn.execute(
-                    sa.update(req)
-                    .where(guarded)
-                    .values(status=status, reason=sa.bindparam("why"), updated_at=now),
-                    [{"rid": rid, "why": why} for rid, why in decided],
-                )
-        for batch in plan.batches:
-            for ids in _chunks(batch.request_ids):
-                conn.execute(
-                    sa.update(req)
-                    .where(req.c.id.in_(ids), req.c.status == "pending")
-                    .values(status="queued", batch_key=batch.key, reason=None, updated_at=now)
-                )
-        refresh_jobs(conn, plan.job_ids, now=now)
+    for status, decided in (("rejected", plan.rejected), ("done", plan.fresh)):
+        if decided:
+            conn.execute(
+                sa.update(req)
+                .where(guarded)
+                .values(status=status, reason=sa.bindparam("why"), updated_at=now),
+                [{"rid": rid, "why": why} for rid, why in decided],
+            )
+    for batch in plan.batches:
+        for ids in _chunks(batch.request_ids):
+            conn.execute(
+                sa.update(req)
+                .where(req.c.id.in_(ids), req.c.status == "pending")
+                .values(status="queued", batch_key=batch.key, reason=None, updated_at=now)
+            )
+    refresh_jobs(conn, plan.job_ids, now=now)
 
 
-def queued_batches(conn: sa.Connection, *, limit: int) -> list[Batch]:
-    """Batches queued in the database whose run has not started, with their lane and tenant
-    (request ids are not loaded: a re-emitted run request needs only the key and the tags)."""
-    rows = conn.execute(sa.text(load_sql("enrichment_queued_batches")), {"limit": limit})
+def queued_batches(
+    conn: sa.Connection,
+    *,
+    limit: int,
+    lane: str = ALL_LANES,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
+) -> list[Batch]:
+    """Batches of `lane` whose key starts with `key_prefix` (one sensor's) queued in the
+    database whose run has not started, with their lane and tenant (request ids are not loaded:
+    a re-emitted run request needs only the key and the tags)."""
+    rows = conn.execute(
+        sa.text(load_sql("enrichment_queued_batches")),
+        {"limit": limit, "lane": _require_lane(lane), "key_prefix": key_prefix},
+    )
     return [
         Batch(
             key=r.batch_key,

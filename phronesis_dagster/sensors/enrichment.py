@@ -1,12 +1,14 @@
-"""Enrichment sensors: the request sensor that turns the web app's `enrichment_requests` rows into
-batch partitions and runs, and the run-status sensors that close a batch whose run failed or was
-canceled, so nothing stays `in_progress`."""
+"""Enrichment sensors: the request sensors that turn the web app's `enrichment_requests` rows into
+batch partitions and runs - one for the bulk lane, one for the interactive lane (a rep's click) -
+and the run-status sensors that close a batch whose run failed or was canceled, so nothing stays
+`in_progress`."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 
 import dagster as dg
@@ -16,16 +18,23 @@ from phronesis_dagster.assets.enrichment.partitions import (
     PARTITION_TAG,
     enrichment_batch_partitions,
 )
+from phronesis_dagster.db.listen import ENRICHMENT_REQUESTS_CHANNEL, listening
 from phronesis_dagster.enrichment.requests import (
+    ALL_LANES,
+    BULK,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_KEY_PREFIX,
     DEFAULT_MAX_REQUESTS_PER_TICK,
     DEFAULT_STALENESS,
+    INTERACTIVE,
     LANE_TAG,
     Batch,
     SensorSettings,
+    TickPlan,
     apply_plan,
     cursor_after_id,
     load_pending,
+    lock_planning,
     outstanding_bulk_batches,
     plan_tick,
     queued_batches,
@@ -37,6 +46,16 @@ from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.recovery import enrichment_recovery_sensor, retry_will_follow
 
 ENRICHMENT_REQUEST_SENSOR = "enrichment_request_sensor"
+ENRICHMENT_INTERACTIVE_SENSOR = "enrichment_interactive_sensor"
+ENRICHMENT_INTERACTIVE_2_SENSOR = "enrichment_interactive_2_sensor"
+# The second interactive sensor's batch keys (`batch2-<first request id>`).
+INTERACTIVE_2_KEY_PREFIX = "batch2"
+# All of them, interactive first: what the local runner ticks.
+REQUEST_SENSOR_NAMES = (
+    ENRICHMENT_INTERACTIVE_SENSOR,
+    ENRICHMENT_INTERACTIVE_2_SENSOR,
+    ENRICHMENT_REQUEST_SENSOR,
+)
 BATCH_SIZE_ENV = "PHRONESIS_ENRICHMENT_BATCH_SIZE"
 STALENESS_DAYS_ENV = "PHRONESIS_ENRICHMENT_STALENESS_DAYS"
 MAX_REQUESTS_PER_TICK_ENV = "PHRONESIS_ENRICHMENT_MAX_REQUESTS_PER_TICK"
@@ -47,6 +66,14 @@ MAX_REQUESTS_PER_TICK_ENV = "PHRONESIS_ENRICHMENT_MAX_REQUESTS_PER_TICK"
 # 8.7 s (bench/latency.py --mode single, 2026-12-03). Below the loop time, the sensor ticks at
 # every loop. (With a 30 s interval a single click waited 17-31 s before its run even started.)
 DEFAULT_INTERVAL_SECONDS = 2
+# A tick of the interactive sensor that finds nothing to batch LISTENs for a click (migration
+# 0007's NOTIFY) for up to this long, and batches one that arrives at once: the daemon starts a
+# tick only once a loop (5 s), so a click arriving just after a tick waited ~5 s for the next
+# one. 3 s leaves the tick 2 s under the loop time: a tick still running when the next loop
+# comes is skipped for that loop (one tick per sensor in flight, dagster/_daemon/sensor.py).
+# Tests and the local runner set 0 (no wait).
+TICK_WAIT_ENV = "PHRONESIS_ENRICHMENT_TICK_WAIT_SECONDS"
+DEFAULT_TICK_WAIT_SECONDS = 3.0
 TENANT_TAG = "phronesis/tenant_id"
 PRIORITY_TAG = "dagster/priority"
 
@@ -76,6 +103,57 @@ def settings_from_env(env: dict[str, str] | None = None) -> SensorSettings:
     )
 
 
+def tick_wait_seconds(env: dict[str, str] | None = None) -> float:
+    """`PHRONESIS_ENRICHMENT_TICK_WAIT_SECONDS` (default 3): how long an idle interactive tick
+    listens for a click. A malformed or negative value is an error naming the variable."""
+    env = dict(os.environ) if env is None else env
+    raw = env.get(TICK_WAIT_ENV)
+    if raw in (None, ""):
+        return DEFAULT_TICK_WAIT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{TICK_WAIT_ENV} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{TICK_WAIT_ENV} must be >= 0, got {raw!r}")
+    return value
+
+
+def queue_pending(
+    app_db: AppDatabase,
+    settings: SensorSettings,
+    *,
+    lane: str,
+    after_id: int,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
+) -> tuple[TickPlan, list[Batch]]:
+    """One planning pass of a request sensor, in one transaction under the planning lock: the
+    batches of `lane` this sensor (`key_prefix`) queued in earlier ticks whose run has not
+    started (to re-emit), then its pending requests planned and written. Returns the plan and
+    the batches to re-emit."""
+    now = utcnow()
+    limit = settings.max_requests_per_tick
+    with app_db.engine.begin() as conn:
+        lock_planning(conn)
+        # Before this pass's own updates, so only batches queued by earlier ticks come back.
+        stale = queued_batches(
+            conn, limit=settings.max_reemit_per_tick, lane=lane, key_prefix=key_prefix
+        )
+        rows = load_pending(conn, after_id=after_id, limit=limit, lane=lane)
+        outstanding = outstanding_bulk_batches(conn) if rows else {}
+        plan = plan_tick(
+            rows,
+            settings,
+            now=now,
+            limit=limit,
+            outstanding=outstanding,
+            lane=lane,
+            key_prefix=key_prefix,
+        )
+        apply_plan(conn, plan, now=now)
+    return plan, stale
+
+
 def batch_run_request(batch: Batch) -> dg.RunRequest:
     """The run of one batch. run_key = batch key: a re-emitted request for a batch that already
     has a run is dropped by Dagster, so a batch never runs twice from the sensor. The lane and
@@ -92,49 +170,81 @@ def batch_run_request(batch: Batch) -> dg.RunRequest:
     return dg.RunRequest(run_key=batch.key, partition_key=batch.key, tags=tags)
 
 
+REQUEST_SENSOR_DESCRIPTION = (
+    "Turns pending `enrichment_requests` into batches: rejects bad requests with a reason, marks "
+    "requests for freshly enriched prospects done (unless force), coalesces duplicates, leaves a "
+    "prospect that another batch is enriching for a later tick, then adds one dynamic partition "
+    "and launches one run (run_key = batch key) per batch of up to `batch_size` prospects. Also "
+    "re-launches batches that are queued in the database but whose run request was lost."
+)
+LANE_DESCRIPTIONS = {
+    ALL_LANES: "",
+    BULK: (
+        "Bulk lane: the requests of bulk jobs. A prospect a rep has clicked is left to "
+        f"{ENRICHMENT_INTERACTIVE_SENSOR}."
+    ),
+    INTERACTIVE: (
+        'Interactive lane: a rep\'s single "Enrich" (requests without a job, with the same '
+        "prospect's bulk requests). A tick with nothing to batch listens for a click for up to "
+        f"{TICK_WAIT_ENV} (3 s) and batches it as soon as it commits."
+    ),
+}
+
+
 def build_enrichment_request_sensor(
     settings: SensorSettings | None = None,
     *,
     name: str = ENRICHMENT_REQUEST_SENSOR,
+    lane: str = ALL_LANES,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
     minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
-    """The request sensor with explicit settings (tests, benchmarks); `settings_from_env()`
-    when None."""
+    """A request sensor for the requests of `lane` (`all` by default: tests, benchmarks) with
+    explicit settings; `settings_from_env()` when None. An `interactive` one listens for a click
+    while it has nothing to batch (`PHRONESIS_ENRICHMENT_TICK_WAIT_SECONDS`). Its batch keys
+    start with `key_prefix`: two sensors of one lane need different ones."""
 
     @dg.sensor(
         name=name,
         job=enrichment_batch_job,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
+        description=f"{REQUEST_SENSOR_DESCRIPTION}\n\n{LANE_DESCRIPTIONS[lane]}".strip(),
     )
     def _sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase) -> dg.SensorResult:
-        """Turns pending `enrichment_requests` into batches: rejects bad requests with a reason,
-        marks requests for freshly enriched prospects done (unless force), coalesces duplicates,
-        leaves a prospect that another batch is enriching for a later tick, then adds one
-        dynamic partition and launches one run (run_key = batch key) per batch of up to
-        `batch_size` prospects. Also re-launches batches that are queued in the database but
-        whose run request was lost."""
         tick_settings = settings or settings_from_env()
         started = time.perf_counter()
-        now = utcnow()
         after_id = cursor_after_id(context.cursor)
-        limit = tick_settings.max_requests_per_tick
-        engine = app_db.engine
-        with engine.connect() as conn:
-            # Before this tick's own updates, so only batches queued by earlier ticks come back.
-            stale = queued_batches(conn, limit=tick_settings.max_reemit_per_tick)
-            rows = load_pending(conn, after_id=after_id, limit=limit)
-            outstanding = outstanding_bulk_batches(conn) if rows else {}
-        plan = plan_tick(rows, tick_settings, now=now, limit=limit, outstanding=outstanding)
-        apply_plan(engine, plan, now=now)
+        wait = tick_wait_seconds() if lane == INTERACTIVE else 0.0
+        waited = 0.0
+        # LISTEN before the first pass: a click committed while it runs is not missed.
+        with (
+            listening(app_db.database_url, ENRICHMENT_REQUESTS_CHANNEL)
+            if wait > 0
+            else nullcontext()
+        ) as listener:
+            plan, stale = queue_pending(
+                app_db, tick_settings, lane=lane, after_id=after_id, key_prefix=key_prefix
+            )
+            deadline = time.perf_counter() + wait
+            while listener is not None and not plan.batches:
+                before = time.perf_counter()
+                if not listener.wait(deadline - before):
+                    waited += time.perf_counter() - before
+                    break
+                waited += time.perf_counter() - before
+                after_id = plan.next_after_id
+                plan, stale = queue_pending(
+                    app_db, tick_settings, lane=lane, after_id=after_id, key_prefix=key_prefix
+                )
 
         run_requests = [batch_run_request(b) for b in (*stale, *plan.batches)]
         seconds = time.perf_counter() - started
         cursor = json.dumps(
             {
                 "after_id": plan.next_after_id,
-                "last_tick_at": now.isoformat(),
+                "last_tick_at": utcnow().isoformat(),
                 "last_scanned": plan.scanned,
                 "last_tick_seconds": round(seconds, 3),
             }
@@ -143,7 +253,8 @@ def build_enrichment_request_sensor(
             f"scanned {plan.scanned} pending request(s) after id {after_id}: "
             f"{len(plan.batches)} new batch(es), {len(stale)} re-emitted, "
             f"{len(plan.rejected)} rejected, {len(plan.fresh)} already fresh, "
-            f"{plan.deferred} waiting for a running enrichment ({seconds:.2f}s)"
+            f"{plan.deferred} waiting for a running enrichment ({seconds:.2f}s"
+            + (f", {waited:.2f}s of it listening for a click)" if wait > 0 else ")")
         )
         context.log.info(summary)
         if not run_requests:
@@ -166,7 +277,24 @@ def build_enrichment_request_sensor(
     return _sensor
 
 
-enrichment_request_sensor = build_enrichment_request_sensor()
+# The two lanes have a sensor each: the tick that queues a big bulk job's batches (~10 s in the
+# daemon for 21 runs, bench/latency.py) never holds up a click, and the interactive sensor's tick
+# stays small enough to listen for clicks in between (migration 0007). They plan one at a time
+# (`lock_planning`), and each re-emits only the batches it made (Dagster de-duplicates run keys
+# per sensor).
+# Two interactive sensors, alike: the daemon starts both at each loop; whichever plans first
+# takes the clicks that came since the last tick, and the other, finding none, listens. A tick
+# that batched a click ends there, and the daemon starts the next only at the next loop, 5 s on:
+# with one sensor, clicks 3 s apart always found the last tick over (bench/latency.py --mode
+# bulk: no tick ever listened, sensor wait p95 5 s). Each re-emits only its own batches, told
+# apart by their key prefix.
+enrichment_request_sensor = build_enrichment_request_sensor(lane=BULK)
+enrichment_interactive_sensor = build_enrichment_request_sensor(
+    name=ENRICHMENT_INTERACTIVE_SENSOR, lane=INTERACTIVE
+)
+enrichment_interactive_2_sensor = build_enrichment_request_sensor(
+    name=ENRICHMENT_INTERACTIVE_2_SENSOR, lane=INTERACTIVE, key_prefix=INTERACTIVE_2_KEY_PREFIX
+)
 
 
 def _run_error(context: dg.RunStatusSensorContext) -> str:
@@ -229,6 +357,8 @@ def enrichment_run_canceled_sensor(context: dg.RunStatusSensorContext, app_db: A
 
 
 ENRICHMENT_SENSORS = [
+    enrichment_interactive_sensor,
+    enrichment_interactive_2_sensor,
     enrichment_request_sensor,
     enrichment_run_failure_sensor,
     enrichment_run_canceled_sensor,

@@ -80,8 +80,23 @@ def test_helm_instance_settings_match_dagster_yaml() -> None:
     assert monitoring["max_resume_run_attempts"] == 0
 
     assert chart["telemetry"]["enabled"] is instance["telemetry"]["enabled"] is False
+    sensors = instance["sensors"]
+    assert daemon["sensors"] == {
+        "useThreads": sensors["use_threads"],
+        "numWorkers": sensors["num_workers"],
+        "numSubmitWorkers": sensors["num_submit_workers"],
+    }
     scheme = instance["storage"]["postgres"]["postgres_db"]["scheme"]
     assert chart["postgresql"]["postgresqlScheme"] == scheme
+
+
+def test_sensor_daemon_settings_are_the_same_on_the_laptop_and_in_production() -> None:
+    from phronesis_dagster.demo import LOCAL_INSTANCE_YAML
+
+    laptop = yaml.safe_load(LOCAL_INSTANCE_YAML)["sensors"]
+    assert laptop == _instance_yaml()["sensors"]
+    # Ticks and a tick's run submissions both on thread pools (deploy/dagster.yaml says why).
+    assert laptop["use_threads"] is True and laptop["num_submit_workers"] > 1
 
 
 def test_helm_release_serves_this_code_location_with_its_secrets() -> None:

@@ -189,13 +189,30 @@ def test_a_click_is_launched_before_older_bulk_batches_which_never_take_the_last
         click = queue_batch(instance, interactive(1))
         assert [r.run_id for r in dequeue(instance)] == [click.run_id]
 
-        # Every enrichment slot busy now (3 bulk + 1 click on both instances): the next click
-        # waits, and the first slot that frees goes to it, not to the bulk batches queued earlier.
+        # If every enrichment slot is busy now, the next click waits, and the first slot that
+        # frees goes to it, not to the bulk batches queued earlier.
         second = queue_batch(instance, interactive(2))
         if bulk_limit + 1 == enrichment:
             assert dequeue(instance) == []
             finish(instance, first[:1])
         assert [r.run_id for r in dequeue(instance)] == [second.run_id]
+
+
+@pytest.mark.parametrize("which", INSTANCES)
+def test_three_clicks_in_a_row_are_launched_together_while_bulk_batches_hold_theirs(
+    which: str, tmp_path: Path
+) -> None:
+    # Clicks 3 s apart each get a run (the interactive sensor batches a click as it commits),
+    # and a click's run lives ~9 s under a bulk job: three are in flight at once.
+    with queue_instance(which, tmp_path) as instance:
+        _, _, bulk_limit = limits(instance)
+        tenant = uuid.uuid4()
+        for n in range(bulk_limit + 5):
+            queue_batch(instance, bulk(n, tenant, -n))
+        assert len(dequeue(instance)) == bulk_limit
+
+        clicks = [queue_batch(instance, interactive(n)) for n in range(3)]
+        assert sorted(r.run_id for r in dequeue(instance)) == sorted(c.run_id for c in clicks)
 
 
 def _rows(tenant: uuid.UUID, n: int, first_id: int) -> list[dict]:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest
 from phronesis_dagster.enrichment.progress import ProgressLogger
 from phronesis_dagster.enrichment.requests import (
+    INTERACTIVE,
     SensorSettings,
     cursor_after_id,
     enqueue_enrichment,
@@ -86,6 +87,17 @@ def test_plan_batches_in_request_order_and_cursor_wraps_at_the_end():
     assert [b.key for b in plan.batches] == ["batch-1", "batch-3", "batch-5"]
     assert plan.next_after_id == 0
     assert plan_tick(rows, SensorSettings(), now=NOW, limit=5).next_after_id == 5
+
+
+def test_the_interactive_lane_makes_only_interactive_batches():
+    # A clicked prospect's bulk request whose click fell outside the tick's scan: still the
+    # interactive sensor's batch (it re-emits only interactive ones).
+    rows = [row(1, 101, job_id=JOB)]
+    assert [b.lane for b in plan_tick(rows, SensorSettings(), now=NOW, limit=10).batches] == [
+        "bulk"
+    ]
+    plan = plan_tick(rows, SensorSettings(), now=NOW, limit=10, lane=INTERACTIVE)
+    assert [b.lane for b in plan.batches] == [INTERACTIVE]
 
 
 def test_plan_batches_public_company_prospects_apart_and_first():

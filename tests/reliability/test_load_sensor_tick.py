@@ -1,4 +1,5 @@
-"""Load: one tick of `enrichment_request_sensor` over 10,000 pending requests on PostgreSQL (no
+"""Load: one tick of a request sensor (all lanes, and the daemon's bulk-lane
+`enrichment_request_sensor`) over 10,000 pending requests on PostgreSQL (no
 provider is called) batches every one of them, each prospect in exactly one batch, with one
 dynamic partition and one run request per batch. The tick's time is printed, not asserted
 (Dagster's budget for a tick is 60 s; `bench/enrichment.py` measures it on its own)."""
@@ -15,7 +16,12 @@ import pytest
 import sqlalchemy as sa
 
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest, Prospect
-from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
+from phronesis_dagster.enrichment.requests import (
+    ALL_LANES,
+    BULK,
+    SensorSettings,
+    enqueue_enrichment,
+)
 from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
 from tests.reliability.conftest import seed_prospects
 
@@ -24,11 +30,12 @@ BATCH_SIZE = 100
 
 
 @pytest.mark.postgres
-def test_one_tick_batches_ten_thousand_pending_requests(pg_app_db, capsys):
+@pytest.mark.parametrize("lane", [ALL_LANES, BULK])
+def test_one_tick_batches_ten_thousand_pending_requests(pg_app_db, capsys, lane):
     tenant, ids = seed_prospects(pg_app_db, PENDING, public_share=0.1)
     job_id = enqueue_enrichment(pg_app_db.engine, tenant_id=tenant, prospect_ids=ids)
     sensor = build_enrichment_request_sensor(
-        SensorSettings(batch_size=BATCH_SIZE, max_requests_per_tick=PENDING)
+        SensorSettings(batch_size=BATCH_SIZE, max_requests_per_tick=PENDING), lane=lane
     )
 
     with dg.instance_for_test() as instance:
@@ -37,7 +44,10 @@ def test_one_tick_batches_ten_thousand_pending_requests(pg_app_db, capsys):
         result = sensor(context)
         seconds = time.perf_counter() - started
     with capsys.disabled():
-        print(f"\nsensor tick over {PENDING:,} pending requests (PostgreSQL): {seconds:.2f} s")
+        print(
+            f"\nsensor tick (lane: {lane}) over {PENDING:,} pending requests (PostgreSQL): "
+            f"{seconds:.2f} s"
+        )
 
     assert isinstance(result, dg.SensorResult)
     keys = [r.partition_key for r in result.run_requests]

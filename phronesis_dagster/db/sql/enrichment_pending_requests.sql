@@ -1,6 +1,9 @@
 -- Pending enrichment requests after the sensor's cursor, with what the sensor needs to validate,
 -- coalesce and batch them: the prospect (NULL when unknown) and whether another request for the
 -- same prospect is already queued or running (then this one waits: one enrichment per prospect).
+-- :lane picks the requests of one lane, by prospect: 'interactive' the pending requests of every
+-- prospect with a pending request without a job (a rep's click: its bulk requests coalesce into
+-- the click's batch), 'bulk' those of every other prospect, 'all' both.
 SELECT
     r.id,
     r.tenant_id,
@@ -24,5 +27,15 @@ FROM enrichment_requests r
 LEFT JOIN prospects p ON p.id = r.prospect_id
 WHERE r.status = 'pending'
   AND r.id > :after_id
+  AND (
+    :lane = 'all'
+    OR (:lane = 'interactive') = EXISTS (
+        SELECT 1
+        FROM enrichment_requests c
+        WHERE c.prospect_id = r.prospect_id
+          AND c.status = 'pending'
+          AND c.job_id IS NULL
+    )
+  )
 ORDER BY r.id
 LIMIT :limit
