@@ -89,12 +89,14 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         preload_modules: Sequence[str] = DEFAULT_PRELOAD,
         watch_packages: Sequence[str] = DEFAULT_WATCH_PACKAGES,
         start_timeout_seconds: float = DEFAULT_START_TIMEOUT_SECONDS,
+        worker_log: str | None = None,
         worker_env: Mapping[str, str] | None = None,
     ) -> None:
         self._inst_data = inst_data
         self.preload_modules = tuple(preload_modules)
         self.watch_packages = tuple(watch_packages)
         self.start_timeout_seconds = start_timeout_seconds
+        self.worker_log = worker_log
         self._worker_env = dict(worker_env) if worker_env is not None else None
         self._lock = threading.Lock()
         self._worker: WarmWorker | None = None
@@ -126,6 +128,12 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             ),
             "start_timeout_seconds": Field(
                 float, is_required=False, default_value=DEFAULT_START_TIMEOUT_SECONDS
+            ),
+            "worker_log": Field(
+                str,
+                is_required=False,
+                description="A file the worker's and its runs' output is appended to (default: "
+                "the output of the process that launches runs, as with the code server).",
             ),
         }
 
@@ -230,7 +238,11 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                 self._stop_worker()
         if self._worker is None:
             self._worker = WarmWorker.start(
-                key, snapshot, timeout=self.start_timeout_seconds, env=self._worker_env
+                key,
+                snapshot,
+                timeout=self.start_timeout_seconds,
+                env=self._worker_env,
+                log_path=self.worker_log,
             )
             logger.info("warm run worker %s ready", self._worker.pid)
         return self._worker
