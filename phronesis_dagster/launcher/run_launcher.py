@@ -154,8 +154,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         key = self._warm_key(run)
         if key is not None:
             try:
-                self._launch_warm(run, key)
-                return
+                pid, worker_pid = self._fork_warm(run, key)
             except ReplyLost as exc:
                 # The worker may have forked the run before it died; Dagster's run worker
                 # ignores a second start of a run that already started, so launching again
@@ -163,6 +162,10 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                 reason = str(exc)
             except Exception as exc:  # noqa: BLE001 - any failure here falls back
                 reason = f"{type(exc).__name__}: {exc}"
+            else:
+                # Outside the try: the run is executing now, whatever happens to these writes.
+                self._record_warm(run, pid, worker_pid)
+                return
             logger.warning(
                 "warm run launch of %s failed (%s); using the code server", run.run_id, reason
             )
@@ -190,7 +193,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             preload=self.preload_modules,
         )
 
-    def _launch_warm(self, run: dg.DagsterRun, key: WorkerKey) -> None:
+    def _fork_warm(self, run: dg.DagsterRun, key: WorkerKey) -> tuple[int, int]:
+        """Have the worker fork a child executing `run`; returns (child pid, worker pid)."""
         from dagster._grpc.types import ExecuteRunArgs
         from dagster._serdes import serialize_value
 
@@ -209,7 +213,9 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                 # The next launch starts a fresh worker rather than asking this one again.
                 self._stop_worker()
                 raise
-            worker_pid = worker.pid
+            return pid, worker.pid
+
+    def _record_warm(self, run: dg.DagsterRun, pid: int, worker_pid: int) -> None:
         info = {"host": socket.gethostname(), "pid": pid, "start": process_start_ticks(pid)}
         self._instance.add_run_tags(run.run_id, {RUN_WORKER_TAG: json.dumps(info)})
         self._instance.report_engine_event(

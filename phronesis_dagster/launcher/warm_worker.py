@@ -228,7 +228,10 @@ class Worker:
             return {"ok": False, "error": f"bad ExecuteRunArgs: {exc}"}
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # out of memory or processes: the launcher falls back
+            return {"ok": False, "error": f"fork failed: {exc}"}
         if pid == 0:
             run_child(message["args"], [self.server, conn, self.wake_r, self.wake_w])
         self.children[pid] = Child(run_id=args.run_id, instance_ref=args.instance_ref)
