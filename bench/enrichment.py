@@ -6,7 +6,10 @@ Three measurements, on PostgreSQL databases the bench creates on the server of `
 1. sensor tick: `enrichment_request_sensor` over 10,000 pending requests (plus duplicates and
    bad rows) - must stay well under Dagster's 60 s tick budget;
 2. throughput: N prospects (default 2,000) enqueued as one bulk job, batched by the sensor, each
-   batch run in a fresh process (as the run launcher does) with `--concurrency` runs at a time,
+   batch a Dagster run forked from the WarmRunLauncher's warm worker, as the laptop instance
+   launches runs (`--launch warm`, the default; runs and events in a PostgreSQL database of the
+   bench's own), or a fresh `local_runner` process each, as before the warm launcher (`--launch
+   spawn`, on a throwaway in-memory instance), with `--concurrency` runs at a time,
    emulator at 50 ms latency, **at the providers' published default limits**: the emulator keeps
    its defaults (no `--rate-limit`) and the resources theirs (no
    `PHRONESIS_PROVIDER_RATE_LIMITS`). Both enforce a per-minute limit as its per-second share
@@ -22,7 +25,8 @@ Three measurements, on PostgreSQL databases the bench creates on the server of `
    compared with the batched per-prospect cost.
 
 Usage: `.venv/bin/python bench/enrichment.py [--prospects 2000] [--public-share 0.1]
-[--concurrency 4] [--batch-size 100] [--workers N] [--database-url URL] [--skip-tick]`.
+[--concurrency 4] [--batch-size 100] [--workers N] [--database-url URL] [--skip-tick]
+[--launch warm|spawn]`.
 Prints figures; the wall/bound ratio is the last line.
 """
 
@@ -46,6 +50,7 @@ import dagster as dg
 import httpx
 import sqlalchemy as sa
 
+from phronesis_dagster.assets.enrichment.partitions import enrichment_batch_partitions
 from phronesis_dagster.db import migrate
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentSourceResult, Prospect, Tenant
 from phronesis_dagster.demo_data import insert_demo_prospects
@@ -55,6 +60,10 @@ from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
 
 REPO = Path(__file__).resolve().parents[1]
+LAUNCH_LABELS = {
+    "warm": "forked from the WarmRunLauncher's warm worker",
+    "spawn": "a fresh process each",
+}
 LATENCY_MS = 50
 # Requests per second per rate-limit bucket ("provider" or "provider.group") the emulator enforces
 # by default: the published limits, per-minute ones as their per-second share rounded down.
@@ -217,49 +226,184 @@ def run_env(emulator: Emulator, data_dir: Path) -> dict[str, str]:
     return env
 
 
+class SpawnRuns:
+    """`--launch spawn`, the way before the warm launcher: each batch in a fresh `python -m
+    phronesis_dagster.local_runner` process (Dagster, the code location and, at its first
+    summary, the anthropic SDK imported again by each), on a throwaway instance."""
+
+    name = "spawn"
+
+    def __init__(
+        self, app_db: AppDatabase, env: dict[str, str], workers: int | None, logs: Path | None
+    ) -> None:
+        self.app_db, self.env, self.workers, self.logs = app_db, env, workers, logs
+
+    def start(self, batch: str) -> subprocess.Popen:
+        out = (self.logs / f"{batch}.log").open("wb") if self.logs else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "phronesis_dagster.local_runner",
+                self.app_db.url,
+                batch,
+                *([str(self.workers)] if self.workers else []),
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        if self.logs:
+            out.close()  # the child has its own copy
+        return proc
+
+    def finished(self, proc: subprocess.Popen) -> bool | None:
+        """None while running, else whether the run succeeded."""
+        return None if proc.poll() is None else proc.returncode == 0
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the run processes finished so far."""
+        return children_cpu_seconds()
+
+    def peak_rss_mb(self) -> float:
+        return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+    def close(self) -> None:
+        pass
+
+
+class WarmRuns:
+    """`--launch warm` (the default), as the laptop instance launches runs: each batch a Dagster
+    run of `enrichment_batch_job` on an instance of the bench's own (runs and events in a
+    PostgreSQL database), launched by the WarmRunLauncher, so forked from its warm worker.
+
+    CPU is counted from the worker's /proc figures: its own (the preload once, then forking)
+    plus its reaped children's, i.e. every run it forked."""
+
+    name = "warm"
+
+    def __init__(
+        self,
+        admin_url: str,
+        app_db: AppDatabase,
+        env: dict[str, str],
+        workers: int | None,
+        logs: Path | None,
+        home: Path,
+    ) -> None:
+        from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+        # The worker inherits this process's environment, as it inherits the daemon's.
+        os.environ.update(env)
+        os.environ["PHRONESIS_DATABASE_URL"] = app_db.url
+        dagster_url = sa.make_url(_new_pg_db(admin_url, "dagster")).set(
+            drivername="postgresql+psycopg2"
+        )
+        home.mkdir(parents=True, exist_ok=True)
+        log = str(logs / "warm_worker.log") if logs else os.devnull
+        (home / "dagster.yaml").write_text(
+            f"""\
+telemetry:
+  enabled: false
+storage:
+  postgres:
+    postgres_url: "{dagster_url.render_as_string(hide_password=False)}"
+run_launcher:
+  module: phronesis_dagster.launcher
+  class: WarmRunLauncher
+  config:
+    worker_log: "{log}"
+"""
+        )
+        self.instance = dg.DagsterInstance.from_config(str(home))
+        self.recon_job = ReconstructableRepository.for_module(
+            "phronesis_dagster.definitions", "defs", working_directory=str(REPO)
+        ).get_reconstructable_job("enrichment_batch_job")
+        self.job_def = self.recon_job.get_definition()
+        self.run_config = (
+            {"ops": {"enrich_batch": {"config": {"max_workers_per_provider": workers}}}}
+            if workers
+            else {}
+        )
+        self.worker_pid: int | None = None
+        self.preload_cpu: float | None = None
+
+    def start(self, batch: str) -> tuple[str, int]:
+        from phronesis_dagster.launcher import RUN_WORKER_TAG
+
+        self.instance.add_dynamic_partitions(enrichment_batch_partitions.name, [batch])
+        run = self.instance.create_run_for_job(
+            job_def=self.job_def,
+            run_config=self.run_config,
+            tags={**self.job_def.tags, "dagster/partition": batch},
+            job_code_origin=self.recon_job.get_python_origin(),
+        )
+        # No workspace: a run the worker cannot take fails here instead of going to a code
+        # server, so every figure below is the warm path's.
+        self.instance.launch_run(run.run_id, None)
+        launched = self.instance.get_run_by_id(run.run_id)
+        pid = json.loads(launched.tags[RUN_WORKER_TAG])["pid"]
+        worker = self.instance.run_launcher.worker_pid
+        if self.worker_pid is None:
+            self.worker_pid = worker
+            self.preload_cpu = proc_cpu_seconds(worker, children=False)
+        elif worker != self.worker_pid:
+            raise RuntimeError("the warm worker was replaced during the bench")
+        return run.run_id, pid
+
+    def finished(self, handle: tuple[str, int]) -> bool | None:
+        run_id, pid = handle
+        if Path(f"/proc/{pid}").exists():  # until the worker reaped it: its CPU is counted
+            return None
+        run = self.instance.get_run_by_id(run_id)
+        return run.status == dg.DagsterRunStatus.SUCCESS
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.worker_pid) if self.worker_pid else 0.0
+
+    def peak_rss_mb(self) -> float:
+        """The worker's peak resident set; its children share most of those pages."""
+        for line in Path(f"/proc/{self.worker_pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def close(self) -> None:
+        self.instance.dispose()  # stops (and reaps) the worker
+
+
+def proc_cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU of process `pid` (Linux /proc), plus that of its children it reaped."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_batches(
-    app_db: AppDatabase,
-    emulator: Emulator,
+    runner: SpawnRuns | WarmRuns,
     batches: list[str],
     concurrency: int,
-    data_dir: Path,
     spans: list[tuple[float, float]] | None = None,
-    workers: int | None = None,
-    logs: Path | None = None,
 ) -> float:
-    """Each batch in a fresh `python -m ...runner` process, `concurrency` at a time. Appends
-    each run's (start, end) offset in seconds to `spans` when given; writes each run's output to
-    `logs/<batch>.log` when given."""
-    env = run_env(emulator, data_dir)
+    """Each batch as one run of `runner`, `concurrency` at a time. Appends each run's (start,
+    end) offset in seconds to `spans` when given."""
     todo = list(batches)
-    running: dict[subprocess.Popen, float] = {}
+    running: dict[object, float] = {}
     failures = 0
     started = time.perf_counter()
     while todo or running:
         while todo and len(running) < concurrency:
-            batch = todo.pop(0)
-            out = (logs / f"{batch}.log").open("wb") if logs else subprocess.DEVNULL
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "phronesis_dagster.local_runner",
-                    app_db.url,
-                    batch,
-                    *([str(workers)] if workers else []),
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            if logs:
-                out.close()  # the child has its own copy
-            running[proc] = time.perf_counter() - started
+            running[runner.start(todo.pop(0))] = time.perf_counter() - started
         time.sleep(0.05)
-        for proc in [p for p in running if p.poll() is not None]:
-            failures += proc.returncode != 0
-            began = running.pop(proc)
+        for handle in list(running):
+            outcome = runner.finished(handle)
+            if outcome is None:
+                continue
+            failures += not outcome
+            began = running.pop(handle)
             if spans is not None:
                 spans.append((began, time.perf_counter() - started))
     if failures:
@@ -394,6 +538,13 @@ def main() -> None:
         "--run-logs", type=Path, default=None, help="folder for each run process's output"
     )
     parser.add_argument("--skip-tick", action="store_true")
+    parser.add_argument(
+        "--launch",
+        choices=("warm", "spawn"),
+        default="warm",
+        help="warm: Dagster runs forked from the WarmRunLauncher's worker, as the laptop "
+        "instance launches them (default); spawn: a fresh process per batch, as before",
+    )
     args = parser.parse_args()
     if args.run_logs:
         args.run_logs.mkdir(parents=True, exist_ok=True)
@@ -413,24 +564,22 @@ def main() -> None:
             tenant, ids = seed(app_db, args.prospects, args.public_share, 3)
             job_id = enqueue_enrichment(app_db.engine, tenant_id=tenant, prospect_ids=ids)
             batches = queue_all(app_db, SensorSettings(batch_size=args.batch_size))
+            env = run_env(emulator, folder)
+            if args.launch == "warm":
+                runner = WarmRuns(
+                    args.database_url, app_db, env, args.workers, args.run_logs, folder / "home"
+                )
+            else:
+                runner = SpawnRuns(app_db, env, args.workers, args.run_logs)
             emulator.reset()
             spans: list[tuple[float, float]] = []
-            runs_cpu_before = children_cpu_seconds()
+            runs_cpu_before = runner.cpu_seconds()
             emulator_cpu_before = emulator.cpu_seconds()
-            wall = run_batches(
-                app_db,
-                emulator,
-                batches,
-                args.concurrency,
-                folder,
-                spans,
-                args.workers,
-                args.run_logs,
-            )
-            runs_cpu = children_cpu_seconds() - runs_cpu_before
+            wall = run_batches(runner, batches, args.concurrency, spans)
+            runs_cpu = runner.cpu_seconds() - runs_cpu_before
             emulator_cpu = emulator.cpu_seconds() - emulator_cpu_before
             stats = emulator.stats()
-            rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            rss_mb = runner.peak_rss_mb()
             requests = stats["requests"]
             rates = emulator.rates()
             if rates != EMULATOR_RATES:
@@ -457,7 +606,7 @@ def main() -> None:
             print(
                 f"\nthroughput: {args.prospects:,} prospects (~{public} public), "
                 f"{len(batches)} batches of <= {args.batch_size}, {args.concurrency} concurrent "
-                "run processes, "
+                f"run processes ({LAUNCH_LABELS[runner.name]}), "
                 f"PostgreSQL, emulator latency {LATENCY_MS} ms"
             )
             print(f"  provider requests: {json.dumps(requests, sort_keys=True)}")
@@ -488,15 +637,23 @@ def main() -> None:
                 f"  rate-limit bound: {bound:7.1f} s ({slowest}, at the enforced limits; "
                 f"{published_bound:.1f} s at the published ones)"
             )
-            print(f"  peak RSS of a run process: {rss_mb:7.1f} MB")
+            print(
+                f"  peak RSS of a run process: {rss_mb:7.1f} MB"
+                + (
+                    " (the warm worker's; its children share its pages)"
+                    if args.launch == "warm"
+                    else ""
+                )
+            )
             # The same run process with nothing left to call (every source of the batch is
             # final): what each run costs before its first provider call, mostly imports.
-            before = children_cpu_seconds()
-            run_batches(app_db, emulator, batches[:1], 1, folder)
-            fixed_cpu = children_cpu_seconds() - before
+            before = runner.cpu_seconds()
+            run_batches(runner, batches[:1], 1)
+            fixed_cpu = runner.cpu_seconds() - before
             # That run summarizes nothing, so it never imports the anthropic SDK; every bench
-            # batch does, once per process (ClaudeResource.warm_up): a per-run cost as well.
-            sdk_cpu = sdk_import_cpu_seconds()
+            # batch does, once per process (ClaudeResource.warm_up): a per-run cost as well,
+            # unless the warm worker imported it once for all of them.
+            sdk_cpu = sdk_import_cpu_seconds() if args.launch == "spawn" else 0.0
             cores = os.cpu_count() or 1
             cpu_floor = (runs_cpu + emulator_cpu) / cores
             calls_cpu = max(runs_cpu - (fixed_cpu + sdk_cpu) * len(batches), 0.0)
@@ -505,9 +662,15 @@ def main() -> None:
                 f"  CPU: run processes {runs_cpu:.0f} s, emulator {emulator_cpu:.0f} s; on "
                 f"{cores} cores that alone needs {cpu_floor:.1f} s of wall time (the CPU floor)"
             )
+            if args.launch == "warm":
+                print(
+                    f"    the warm worker's preload, once: {runner.preload_cpu:.1f} s (included "
+                    "in the run processes' CPU)"
+                )
             print(
                 f"    per run process: {fixed_cpu:.1f} s before any provider call (imports, run "
-                f"set-up) + {sdk_cpu:.1f} s importing the anthropic SDK "
+                f"set-up) + {sdk_cpu:.1f} s importing the anthropic SDK"
+                f"{' (preloaded by the warm worker)' if args.launch == 'warm' else ''} "
                 f"({(fixed_cpu + sdk_cpu) * len(batches):.0f} s for {len(batches)} runs), then "
                 f"{calls_cpu / n_requests * 1000:.1f} ms per provider request "
                 f"({(calls_cpu + sdk_cpu * len(batches)) / n_requests * 1000:.1f} ms counting "
@@ -530,7 +693,8 @@ def main() -> None:
             tenant2, ids2 = seed(app_db, 20, args.public_share, 4)
             enqueue_enrichment(app_db.engine, tenant_id=tenant2, prospect_ids=ids2)
             singles = queue_all(app_db, SensorSettings(batch_size=1))
-            single_wall = run_batches(app_db, emulator, singles, args.concurrency, folder)
+            single_wall = run_batches(runner, singles, args.concurrency)
+            runner.close()
             per_single = single_wall / len(singles)
             print(
                 f"\none run per prospect: {len(singles)} runs in {single_wall:.1f} s "

@@ -13,14 +13,17 @@ A click is `enqueue_enrichment` of one prospect (no job: the interactive lane); 
 the request row's `created_at` (the INSERT) to its `updated_at` when it became `done`/`failed`,
 both written by this machine's clock. Each click is broken down with the run's timestamps:
 sensor (INSERT -> the sensor created the run), queue (-> the daemon dequeued it: RUN_STARTING),
-process start (-> the run process reported RUN_START: a new Python process importing the code
-location), enrichment (-> the request closed).
+process start (-> the run process reported RUN_START: with the laptop instance's WarmRunLauncher a
+child forked from its warm worker, which imported Dagster and the code location once; the first
+launch waits for the worker's start), enrichment (-> the request closed).
 
 Each click's run also gives its set-up before the first provider call (RUN_STARTING, when the
 launcher starts the process, -> the start of the run's first call in `api_call_log`, its
 `called_at` less its latency), in three parts: spawn (-> the run process's "Started process"
-event: a fresh interpreter, `import dagster`, the instance), code location (-> RUN_START: importing
-`phronesis_dagster.definitions`, the job and its plan), resources and step (-> the first call).
+event: the fork and the run's instance; a fresh interpreter and `import dagster` before the warm
+launcher), code location (-> RUN_START: the job and its plan; importing
+`phronesis_dagster.definitions` too before the warm launcher), resources and step (-> the first
+call).
 
 The stack runs with bytecode caching on (`PYTHONDONTWRITEBYTECODE` removed from its environment,
 as on a developer's laptop and in the production image, which compiles at install): with it set,

@@ -89,6 +89,12 @@ run_coordinator:
     dequeue_interval_seconds: 1
     dequeue_use_threads: true
     dequeue_num_workers: 4
+# Each run is forked from a warm worker that has Dagster, the code location and the anthropic
+# SDK imported, instead of a fresh process that imports them again (about 3 s of CPU per run on
+# this laptop's cores; docs/architecture.md, "Run processes"). Falls back to the code server.
+run_launcher:
+  module: phronesis_dagster.launcher
+  class: WarmRunLauncher
 sensors:
   use_threads: true
   num_workers: 8

@@ -193,7 +193,8 @@ def test_killed_runs_are_retried_from_failure_on_the_laptop_and_in_production(tm
         assert local.run_retries_enabled and local.run_retries_max_retries >= 1
         assert local.run_retries_retry_on_asset_or_op_failure is False
         assert local.run_monitoring_enabled
-        # The DefaultRunLauncher cannot resume a run in place.
+        # The warm run launcher watches its runs' pids but cannot resume a run in place.
+        assert local.run_launcher.supports_check_run_worker_health
         assert local.run_monitoring_max_resume_run_attempts == 0
         local_retries = local.run_retries_max_retries
     production = _instance_yaml()["run_retries"]
