@@ -57,17 +57,18 @@ def provider_environment(port: int = 0) -> Iterator[str]:
 
 
 # Dagster's default local storage (SQLite under DAGSTER_HOME), as `dagster dev` would use it.
-# The laptop instance recovers killed runs like production (deploy/dagster.yaml): the code
-# server fails a run whose process died, enrichment_recovery_sensor one whose heartbeat stopped,
-# and run retries re-execute it from failure. The DefaultRunLauncher cannot check or resume
-# workers, so max_resume_run_attempts stays 0.
+# The laptop instance recovers killed runs like production (deploy/dagster.yaml): the warm
+# worker (or the code server, for a run launched through it) fails a run whose process died,
+# enrichment_recovery_sensor one whose heartbeat stopped, and run retries re-execute it from
+# failure. A forked run cannot be resumed in place, so max_resume_run_attempts stays 0.
 # The run queue is production's (deploy/dagster.yaml explains each limit), sized for a laptop:
 # at most 6 enrichment runs, of which at most 3 bulk ones, so a rep's single "Enrich" (an
 # interactive batch, `dagster/priority` 100) finds one of three free slots and is launched at the
 # next dequeue, within a second, however big the bulk job in flight (bench/latency.py measures it).
-# The daemon launches queued runs and evaluates sensors on thread pools: launching a run with the
-# DefaultRunLauncher waits until its process has started (2-7 s on a busy laptop), and one slow
-# launch or sensor tick must not hold up a click's run or the request sensor's next tick.
+# The daemon launches queued runs and evaluates sensors on thread pools: a launch through the
+# code server (the warm launcher's fallback) waits until its process has started (2-7 s on a busy
+# laptop), and one slow launch or sensor tick must not hold up a click's run or a request
+# sensor's next tick.
 # The limits go in `concurrency.runs`, not `run_queue`: Dagster refuses `run_queue` next to a
 # `run_coordinator` entry, which tests and benchmarks add to this text.
 LOCAL_INSTANCE_YAML = """\

@@ -1,10 +1,11 @@
 """Recovery without a human: killed enrichment runs come back on their own.
 
 - `test_killed_run_and_killed_daemon_resume_by_themselves`: the short version of
-  bench/chaos.py. `dagster-daemon run` on the project's workspace (DefaultRunLauncher, the
-  laptop instance's recovery settings), a PostgreSQL app database, slow provider rate limits so
-  that batches last. One batch's run process is SIGKILLed (the code server sees it die); later
-  the daemon is SIGKILLed with its whole process group (code server and runs die with it: only
+  bench/chaos.py. `dagster-daemon run` on the project's workspace (the laptop instance: its
+  WarmRunLauncher and recovery settings), a PostgreSQL app database, slow provider rate limits
+  so that batches last. One batch's run process is SIGKILLed (the warm worker that forked it
+  sees it die); later the daemon is SIGKILLed with its whole process group (code server, warm
+  worker and runs die with it: only
   the heartbeat can tell) and started again. Every killed batch resumes within a bound, every
   request ends `done` (none is ever closed `failed` on the way), no prospect stays
   `in_progress`, no provider is called again for a source finished before a kill.
@@ -61,9 +62,10 @@ RECOVERY_ENV = {
     "PHRONESIS_RECOVERY_SILENCE_SECONDS": "8",
     "PHRONESIS_RECOVERY_INTERVAL_SECONDS": "2",
 }
-# Resume bounds. A run killed under a live code server: it fails the run at once, the retry
-# daemon and the 1 s queue relaunch it, the new process loads the code location (a few s on a
-# loaded machine). Killed with the daemon: the 8 s silence and a 2 s tick come on top.
+# Resume bounds. A run killed under a live warm worker: it fails the run at once, the retry
+# daemon and the 1 s queue relaunch it (forked again, or a new process loading the code location
+# when launched through the code server: a few s on a loaded machine). Killed with the daemon:
+# the 8 s silence and a 2 s tick come on top.
 RESUME_AFTER_RUN_KILL_S = 45
 RESUME_AFTER_DAEMON_KILL_S = 60
 SETTLE_TIMEOUT_S = 180
