@@ -143,6 +143,9 @@ def _columns(block: dict[str, Any]) -> list[Form4Filing]:
         if form in OWNERSHIP_FORMS and doc:
             if not isinstance(accession, str) or not isinstance(doc, str):
                 raise TypeError("accessionNumber and primaryDocument must be strings")
+            if _has_control_characters(accession + doc):
+                # They make the document's URL: httpx refuses it (InvalidURL) before any request.
+                raise ValueError("accessionNumber or primaryDocument has control characters")
             filings.append(
                 Form4Filing(
                     accession_number=accession,
@@ -152,6 +155,10 @@ def _columns(block: dict[str, Any]) -> list[Form4Filing]:
                 )
             )
     return filings
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(c.isascii() and not c.isprintable() for c in text)
 
 
 def _newest_first(filings: Iterable[Form4Filing]) -> list[Form4Filing]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from phronesis_dagster.db.models import SecDocumentCache, SecReportingOwner
 from phronesis_dagster.emulator import edgar_insiders
 from phronesis_dagster.emulator.data import owner_filings
-from phronesis_dagster.resources.edgar import EdgarResource
+from phronesis_dagster.resources.edgar import EdgarResource, ownership_filings
 from tests.resources.conftest import FAST, usage_row
 
 ADAMS = "Katherine Adams"
@@ -154,3 +154,15 @@ def test_every_synthetic_insider_is_found(emu, pg_rdb, ticker_case):
         assert report is not None, row["full_name"]
         assert report.sec_owner_name == row["owner_name"]
         assert report.filings_for_issuer == row["filings"]
+
+
+def test_a_document_name_with_control_characters_is_a_malformed_list():
+    """httpx refuses such a URL before any request: the submissions list is the bad answer."""
+    block = {
+        "form": ["4"],
+        "accessionNumber": ["0000320193-24-000001"],
+        "filingDate": ["2024-01-02"],
+        "primaryDocument": ["\x1f"],
+    }
+    with pytest.raises(ValueError, match="control characters"):
+        ownership_filings(block)
