@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import dagster as dg
 import sqlalchemy as sa
 
 from phronesis_dagster.db.models import EnrichmentRequest, Prospect, Tenant
+from phronesis_dagster.resources.app_db import AppDatabase
 
 
 def add_tenant(engine: sa.Engine, name: str = "Acme Sales") -> int:
@@ -62,3 +64,13 @@ def set_enriched(engine: sa.Engine, prospect_id: int, at: datetime, status: str 
             .where(Prospect.id == prospect_id)
             .values(enrichment_status=status, last_enriched_at=at)
         )
+
+
+def tick(sensor, instance, app_db: AppDatabase, cursor: str | None = None) -> dg.SensorResult:
+    """One evaluation of a request sensor, as the daemon's tick would run it."""
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"app_db": app_db}
+    )
+    result = sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    return result

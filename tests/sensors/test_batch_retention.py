@@ -32,12 +32,6 @@ BATCHES: dict[str, list[tuple[str, float]]] = {
 ORPHAN = "no-requests-left"
 
 
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
 def _seed(app_db: AppDatabase) -> None:
     now = utcnow()
     with app_db.begin() as conn:

@@ -8,13 +8,11 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from phronesis_dagster.db.models import EnrichmentJob, EnrichmentRequest
 from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
-from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import (
     build_enrichment_request_sensor,
     settings_from_env,
@@ -26,25 +24,11 @@ from tests.enrichment.fixtures import (
     add_tenant,
     requests_by_id,
     set_enriched,
+    tick,
 )
 
 USER = uuid.uuid4()
 UNKNOWN = uuid.uuid4()  # a well-formed prospect id that names no row
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
-def tick(sensor, instance, app_db: AppDatabase, cursor: str | None = None) -> dg.SensorResult:
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"app_db": app_db}
-    )
-    result = sensor(context)
-    assert isinstance(result, dg.SensorResult)
-    return result
 
 
 def test_batches_pending_requests_with_idempotent_run_keys(app_db, instance):

@@ -19,7 +19,6 @@ from phronesis_dagster.enrichment.requests import (
     enqueue_enrichment,
     lock_planning,
 )
-from phronesis_dagster.resources.app_db import AppDatabase
 from phronesis_dagster.sensors.enrichment import (
     ENRICHMENT_SENSORS,
     TICK_WAIT_ENV,
@@ -28,26 +27,11 @@ from phronesis_dagster.sensors.enrichment import (
     enrichment_request_sensor,
     tick_wait_seconds,
 )
-from tests.enrichment.fixtures import add_prospects, add_tenant, requests_by_id
+from tests.enrichment.fixtures import add_prospects, add_tenant, requests_by_id, tick
 
 # A budget far above how long a woken tick takes, so "returned early" cannot be luck.
 LONG_WAIT_S = 8.0
 CLICK_AFTER_S = 0.5
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
-def tick(sensor, instance, app_db: AppDatabase, cursor: str | None = None) -> dg.SensorResult:
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"app_db": app_db}
-    )
-    result = sensor(context)
-    assert isinstance(result, dg.SensorResult)
-    return result
 
 
 def test_the_daemon_runs_two_interactive_request_sensors_and_one_bulk():
