@@ -11,7 +11,6 @@ results stay in the app database.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import dagster as dg
@@ -21,6 +20,7 @@ from phronesis_dagster.assets.enrichment.partitions import enrichment_batch_part
 from phronesis_dagster.db.sql_files import load_sql
 from phronesis_dagster.enrichment.requests import utcnow
 from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.sensors.env import non_negative_number
 
 BATCH_RETENTION_SENSOR = "enrichment_batch_retention_sensor"
 RETENTION_DAYS_ENV = "PHRONESIS_BATCH_PARTITION_RETENTION_DAYS"
@@ -35,16 +35,7 @@ def retention_from_env(env: dict[str, str] | None = None) -> timedelta:
     """How long a finished batch keeps its partition, from
     `PHRONESIS_BATCH_PARTITION_RETENTION_DAYS` (default 30 days). A malformed or negative value
     is an error naming the variable."""
-    env = dict(os.environ) if env is None else env
-    raw = env.get(RETENTION_DAYS_ENV)
-    if raw in (None, ""):
-        return timedelta(days=DEFAULT_RETENTION_DAYS)
-    try:
-        days = float(raw)
-    except ValueError:
-        raise ValueError(f"{RETENTION_DAYS_ENV} must be a number of days, got {raw!r}") from None
-    if days < 0:
-        raise ValueError(f"{RETENTION_DAYS_ENV} must not be negative, got {raw!r}")
+    days = non_negative_number(RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS, unit="days", env=env)
     return timedelta(days=days)
 
 

@@ -43,6 +43,7 @@ from phronesis_dagster.enrichment.requests import (
 from phronesis_dagster.enrichment.store import fail_batch
 from phronesis_dagster.jobs import enrichment_batch_job
 from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.sensors.env import non_negative_number
 from phronesis_dagster.sensors.recovery import enrichment_recovery_sensor, retry_will_follow
 
 ENRICHMENT_REQUEST_SENSOR = "enrichment_request_sensor"
@@ -106,17 +107,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> SensorSettings:
 def tick_wait_seconds(env: dict[str, str] | None = None) -> float:
     """`PHRONESIS_ENRICHMENT_TICK_WAIT_SECONDS` (default 3): how long an idle interactive tick
     listens for a click. A malformed or negative value is an error naming the variable."""
-    env = dict(os.environ) if env is None else env
-    raw = env.get(TICK_WAIT_ENV)
-    if raw in (None, ""):
-        return DEFAULT_TICK_WAIT_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{TICK_WAIT_ENV} must be a number of seconds, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{TICK_WAIT_ENV} must be >= 0, got {raw!r}")
-    return value
+    return non_negative_number(TICK_WAIT_ENV, DEFAULT_TICK_WAIT_SECONDS, unit="seconds", env=env)
 
 
 def queue_pending(
