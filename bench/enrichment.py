@@ -38,6 +38,7 @@ import os
 import random
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -411,6 +412,24 @@ def run_batches(
     return time.perf_counter() - started
 
 
+# Rounds of `--concurrency` no-call runs at once (see `no_call_cpu_per_run`).
+NO_CALL_ROUNDS = 3
+
+
+def no_call_cpu_per_run(
+    runner: SpawnRuns | WarmRuns, batches: list[str], concurrency: int
+) -> list[float]:
+    """CPU per run of batches whose sources are all final (a run with no provider call to
+    make), `concurrency` runs at a time: one figure per round of `NO_CALL_ROUNDS`."""
+    per_run = []
+    for i in range(NO_CALL_ROUNDS):
+        chunk = [batches[(i * concurrency + j) % len(batches)] for j in range(concurrency)]
+        before = runner.cpu_seconds()
+        run_batches(runner, chunk, concurrency)
+        per_run.append((runner.cpu_seconds() - before) / len(chunk))
+    return per_run
+
+
 def children_cpu_seconds() -> float:
     """User + system CPU of every finished child process so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -646,10 +665,16 @@ def main() -> None:
                 )
             )
             # The same run process with nothing left to call (every source of the batch is
-            # final): what each run costs before its first provider call, mostly imports.
+            # final): what each run costs besides its provider calls (set-up, the step's
+            # Dagster events and materializations, the batch's start and finish). Measured
+            # twice: one such run alone on a quiet machine, and `--concurrency` of them at once
+            # as the bulk job runs them, the per-run cost under the same contention; the
+            # per-request figure subtracts the latter (median of `NO_CALL_ROUNDS` rounds).
             before = runner.cpu_seconds()
             run_batches(runner, batches[:1], 1)
-            fixed_cpu = runner.cpu_seconds() - before
+            quiet_fixed_cpu = runner.cpu_seconds() - before
+            loaded_rounds = no_call_cpu_per_run(runner, batches, args.concurrency)
+            fixed_cpu = statistics.median(loaded_rounds)
             # That run summarizes nothing, so it never imports the anthropic SDK; every bench
             # batch does, once per process (ClaudeResource.warm_up): a per-run cost as well,
             # unless the warm worker imported it once for all of them.
@@ -668,8 +693,16 @@ def main() -> None:
                     "in the run processes' CPU)"
                 )
             print(
-                f"    per run process: {fixed_cpu:.1f} s before any provider call (imports, run "
-                f"set-up) + {sdk_cpu:.1f} s importing the anthropic SDK"
+                f"    a run with no provider call to make: {quiet_fixed_cpu:.2f} s alone, "
+                f"{fixed_cpu:.2f} s each with {args.concurrency} at once (rounds: "
+                f"{', '.join(f'{c:.2f}' for c in loaded_rounds)} s); subtracting the quiet "
+                f"figure instead: "
+                f"{max(runs_cpu - quiet_fixed_cpu * len(batches), 0.0) / n_requests * 1000:.1f} "
+                "ms per provider request"
+            )
+            print(
+                f"    per run process: {fixed_cpu:.1f} s besides its provider calls (imports, run "
+                f"set-up, events) + {sdk_cpu:.1f} s importing the anthropic SDK"
                 f"{' (preloaded by the warm worker)' if args.launch == 'warm' else ''} "
                 f"({(fixed_cpu + sdk_cpu) * len(batches):.0f} s for {len(batches)} runs), then "
                 f"{calls_cpu / n_requests * 1000:.1f} ms per provider request "
