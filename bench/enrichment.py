@@ -33,6 +33,7 @@ Prints figures; the wall/bound ratio is the last line.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
@@ -150,12 +151,21 @@ def bench_sensor_tick(db_url: str) -> None:
 
 
 def _new_pg_db(admin_url: str, suffix: str) -> str:
+    """A new database on the server of `admin_url`, dropped when the bench process exits (left
+    behind, every bench run's prospects and Dagster event log stayed on the shared server)."""
     name = f"bench_enrich_{suffix}_{os.getpid()}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    atexit.register(_drop_pg_db, admin, name)
     return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_db(admin: sa.Engine, name: str) -> None:
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 class Emulator:
