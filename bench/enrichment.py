@@ -20,7 +20,11 @@ Three measurements, on PostgreSQL databases the bench creates on the server of `
    compared with the rate-limit bound = max over those groups of (requests / enforced limit),
    the time the slowest group needs even with perfect concurrency, and with the CPU floor = CPU
    seconds the run processes and the emulator used / cores, the time this machine needs for that
-   work even with perfect scheduling;
+   work even with perfect scheduling. CPU per provider request = (the run processes' CPU - the
+   runs x what a run costs besides its calls) / the requests the emulator saw, where a run's
+   cost besides its calls is that of a run whose sources are all final already (set-up, the
+   step's Dagster events and materializations, the batch's start and finish), measured with
+   `--concurrency` such runs at once (median of 3 rounds; one alone is printed beside it);
 3. one run per prospect: 20 prospects as 20 single-prospect runs, the per-prospect cost
    compared with the batched per-prospect cost.
 
