@@ -37,6 +37,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from phronesis_dagster.processes import process_alive
+
 SERVER_DIR = "postgres"
 LOCK_FILE = "postgres.lock"
 HOLDERS_FILE = "postgres.holders"
@@ -115,22 +117,12 @@ def normalize_driver(url: str) -> str:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _read_holders(path: Path) -> list[int]:
     try:
         pids = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return []
-    return [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    return [pid for pid in pids if isinstance(pid, int) and process_alive(pid, None)]
 
 
 def _lock(data_dir: Path) -> Any:
@@ -200,7 +192,7 @@ def _fast_shutdown(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout_s
-    while _alive(pid):
+    while process_alive(pid, None):
         if time.monotonic() > deadline:
             raise RuntimeError(f"embedded PostgreSQL (pid {pid}) did not stop in {timeout_s:.0f}s")
         time.sleep(0.05)

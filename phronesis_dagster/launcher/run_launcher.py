@@ -39,6 +39,7 @@ from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from phronesis_dagster.launcher import code_snapshot
 from phronesis_dagster.launcher.client import ReplyLost, WarmWorker, WorkerKey, WorkerUnavailable
 from phronesis_dagster.launcher.warm_worker import DEFAULT_PRELOAD
+from phronesis_dagster.processes import process_alive, process_start_ticks
 
 logger = logging.getLogger(__name__)
 
@@ -47,36 +48,6 @@ DEFAULT_WATCH_PACKAGES = ("phronesis_dagster",)
 # A worker's start is its preload: about 3 s of CPU on a quiet core, several times that on a
 # busy 2-core laptop.
 DEFAULT_START_TIMEOUT_SECONDS = 120.0
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), to tell it from a later
-    process that got the same pid; None where /proc is missing or the process is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def process_alive(pid: int, start_ticks: int | None) -> bool:
-    """Is `pid` running (not a zombie) and the same process that was launched?"""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc (macOS): signal 0 only says the pid exists
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):
-        return False
-    return start_ticks is None or int(fields[19]) == start_ticks
 
 
 class WarmRunLauncher(RunLauncher, ConfigurableClass):

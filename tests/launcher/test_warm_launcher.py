@@ -26,7 +26,7 @@ from dagster._core.test_utils import create_test_daemon_workspace_context
 from dagster._core.workspace.load_target import ModuleTarget
 
 from phronesis_dagster.launcher import RUN_WORKER_TAG, WarmRunLauncher
-from phronesis_dagster.launcher.run_launcher import process_alive
+from phronesis_dagster.processes import process_alive
 from tests.conftest import POSTGRES_ADMIN_URL
 
 pytestmark = pytest.mark.postgres
