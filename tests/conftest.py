@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -29,10 +30,11 @@ def _admin_engine() -> sa.Engine:
     return sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
-def empty_postgres_url() -> Iterator[str]:
-    """A brand-new, empty PostgreSQL database, dropped after the test."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
+@contextmanager
+def fresh_database(prefix: str = "t") -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database on the test server (its URL, with the admin URL's
+    driver), dropped on exit with whatever connected to it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
@@ -44,6 +46,13 @@ def empty_postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database, dropped after the test."""
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -19,7 +18,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from phronesis_dagster.resources.app_db import AppDatabase
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_YAML = REPO_ROOT / "deploy" / "dagster.yaml"
@@ -47,18 +46,8 @@ def _load_pool_limits_module():
 def dagster_db_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for Dagster's storage, apart from the app database (both
     use Alembic, whose `alembic_version` table each wants for itself)."""
-    name = f"t_dagster_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield (
-            sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_database("t_dagster") as url:
+        yield url
 
 
 @pytest.fixture

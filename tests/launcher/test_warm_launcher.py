@@ -13,7 +13,6 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +26,7 @@ from dagster._core.workspace.load_target import ModuleTarget
 
 from phronesis_dagster.launcher import RUN_WORKER_TAG, WarmRunLauncher
 from phronesis_dagster.processes import process_alive
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import fresh_database
 
 pytestmark = pytest.mark.postgres
 
@@ -69,17 +68,12 @@ def write_code(folder: Path, version: str) -> None:
 @pytest.fixture
 def dagster_db_url() -> Iterator[str]:
     """An empty PostgreSQL database for Dagster's storage, dropped afterwards."""
-    name = f"t_warm_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg2", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_database("t_warm") as url:
+        yield (
+            sa.make_url(url)
+            .set(drivername="postgresql+psycopg2")
+            .render_as_string(hide_password=False)
+        )
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import threading
 import time
 import types
 import typing
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phronesis_dagster.db import migrate
-from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.db.models import ApiUsage, Prospect, Tenant
 from phronesis_dagster.resources.apollo import ApolloResource
 from phronesis_dagster.resources.app_db import AppDatabase
@@ -35,7 +33,7 @@ from phronesis_dagster.resources.edgar import EdgarResource, InsiderReport
 from phronesis_dagster.resources.edgar_form4 import parse_form4
 from phronesis_dagster.resources.errors import MalformedResponseError, ProviderError
 from phronesis_dagster.resources.exa import ExaResource
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import fresh_database
 
 SECRET = "sk-bad-input-secret-7319"
 USER_AGENT = "phronesis reliability tests@example.com"
@@ -157,12 +155,7 @@ def server() -> Iterator[BodyServer]:
 def db() -> Iterator[AppDatabase]:
     """One migrated PostgreSQL app database for the module (dropped afterwards), with a tenant
     and a prospect that must survive every example."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_database() as url:
         migrate.upgrade(url)
         app_db = AppDatabase(url=url)
         with app_db.begin() as conn:
@@ -173,11 +166,6 @@ def db() -> Iterator[AppDatabase]:
                 sa.insert(Prospect), {"tenant_id": tenant, "name": "Avery Stone", "company": "Acme"}
             )
         yield app_db
-    finally:
-        engine_for(url).dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def make(provider: str, base_url: str, db: AppDatabase) -> Any:

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,10 @@ from unittest import mock
 import dagster as dg
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from phronesis_dagster.db import migrate
-from phronesis_dagster.db.engine import engine_for
 from scripts.screenshot_lineage import free_port, stop
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import fresh_database
 
 pytestmark = pytest.mark.postgres
 
@@ -180,19 +177,9 @@ def _wait_for_repository(url: str, logs: list[Path]) -> dict[str, str]:
 def app_db_url() -> Iterator[str]:
     """A migrated app database of this module's own on the machine's PostgreSQL (the conftest's
     per-test databases are function-scoped; the live servers live for the whole module)."""
-    name = f"t_live_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_database("t_live") as url:
         migrate.upgrade(url)
         yield url
-    finally:
-        engine_for(url).dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")
