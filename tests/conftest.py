@@ -4,6 +4,7 @@ machine's server, dropped afterwards), so tests never share state."""
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,14 @@ from phronesis_dagster.db.engine import engine_for
 from phronesis_dagster.resources.app_db import AppDatabase
 
 pytest_plugins = ["tests.emulator_fixture"]
+
+# A test process started in the background of a script (a CI runner, `make test &`) inherits
+# SIGINT ignored. Dagster points SIGTERM at SIGINT's handler whenever it runs a job on the main
+# thread (`dagster._utils.interrupts`), so SIGTERM became ignored as well, and so did every
+# `tail -F` that Dagster's compute-log capture starts afterwards: its `terminate()` did nothing
+# and an in-process run with captured logs then sat out two 30 s timeouts at its end (a test of
+# 0.5 s took 60.5 s). Ctrl-C / SIGINT interrupts, as in `phronesis_dagster/cli.py`.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # An idle tick of the interactive request sensor listens for a click for 3 s by default; tests
 # tick it themselves (a test of the wait sets its own value).
