@@ -47,13 +47,18 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from enrichment import EMULATOR_SEED, Emulator, _new_pg_db, fresh_db, seed  # noqa: E402
+from enrichment import (  # noqa: E402
+    EMULATOR_SEED,
+    Emulator,
+    _new_pg_db,
+    fresh_db,
+    prospect_inputs,
+    seed,
+)
 
-from phronesis_dagster.db.models import Prospect  # noqa: E402
 from phronesis_dagster.enrichment.store import SourceOutcome, save_result  # noqa: E402
 from phronesis_dagster.resources.app_db import AppDatabase  # noqa: E402
 from phronesis_dagster.resources.call_ledger import (  # noqa: E402
@@ -136,9 +141,7 @@ def main() -> None:
             n = args.calls * args.rounds + 1
             # n prospects for the tight loop, n others for the calls after an idle.
             tenant, ids = seed(app_db, 2 * n, 1.0, 5)
-            with app_db.connect() as conn:
-                rows = conn.execute(sa.select(Prospect.__table__).where(Prospect.id.in_(ids)))
-                prospects = [ProspectInput.from_row(dict(r._mapping)) for r in rows]
+            prospects = prospect_inputs(app_db, ids)
             print(
                 f"CPU per call on one thread (median of {args.rounds} x {args.calls} calls), "
                 f"PostgreSQL, emulator without latency, seed {EMULATOR_SEED}:"
@@ -146,8 +149,7 @@ def main() -> None:
 
             env = {
                 **os.environ,
-                "PHRONESIS_PROVIDER_MODE": "emulator",
-                "PHRONESIS_EMULATOR_URL": emulator.url,
+                **emulator.provider_env(),
                 "PHRONESIS_PROVIDER_RATE_LIMITS": ",".join(
                     f"{p.PROVIDER}={HIGH}" for p in PROVIDERS
                 ),

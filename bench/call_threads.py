@@ -35,14 +35,12 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from enrichment import Emulator, _new_pg_db, fresh_db, seed  # noqa: E402
+from enrichment import Emulator, _new_pg_db, fresh_db, prospect_inputs, seed  # noqa: E402
 
 from phronesis_dagster.assets.enrichment.calls import pool_width, run_calls  # noqa: E402
-from phronesis_dagster.db.models import Prospect  # noqa: E402
 from phronesis_dagster.enrichment.constants import COMPLETE  # noqa: E402
 from phronesis_dagster.enrichment.progress import ProgressLogger  # noqa: E402
 from phronesis_dagster.enrichment.store import SourceOutcome  # noqa: E402
@@ -132,16 +130,9 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             app_db = fresh_db(_new_pg_db(args.database_url, "threads"), Path(tmp))
-            tenant, ids = seed(app_db, args.prospects * args.rounds, 0.1, 5)
-            with app_db.connect() as conn:
-                rows = conn.execute(sa.select(Prospect.__table__).where(Prospect.id.in_(ids)))
-                prospects = [ProspectInput.from_row(dict(r._mapping)) for r in rows]
-            env = {
-                **os.environ,
-                "PHRONESIS_PROVIDER_MODE": "emulator",
-                "PHRONESIS_EMULATOR_URL": emulator.url,
-            }
-            resources = build_provider_resources(app_db, env)
+            _, ids = seed(app_db, args.prospects * args.rounds, 0.1, 5)
+            prospects = prospect_inputs(app_db, ids)
+            resources = build_provider_resources(app_db, {**os.environ, **emulator.provider_env()})
             tally: Counter[str] = Counter()
             lock = threading.Lock()
             clients: dict[Provider, Enricher] = {}

@@ -63,6 +63,7 @@ from phronesis_dagster.demo_data import insert_demo_prospects
 from phronesis_dagster.emulator.config import PUBLISHED_RATE_LIMITS
 from phronesis_dagster.enrichment.requests import SensorSettings, enqueue_enrichment
 from phronesis_dagster.resources.app_db import AppDatabase
+from phronesis_dagster.resources.contract import ProspectInput
 from phronesis_dagster.sensors.enrichment import build_enrichment_request_sensor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,6 +113,13 @@ def seed(
             emulator_seed=EMULATOR_SEED,
         )
     return tenant, ids
+
+
+def prospect_inputs(app_db: AppDatabase, ids: list[uuid.UUID]) -> list[ProspectInput]:
+    """The prospects `ids` as the provider resources are given them."""
+    with app_db.connect() as conn:
+        rows = conn.execute(sa.select(Prospect.__table__).where(Prospect.id.in_(ids)))
+        return [ProspectInput.from_row(dict(r._mapping)) for r in rows]
 
 
 def tick(app_db: AppDatabase, settings: SensorSettings, cursor: str | None = None):
@@ -213,6 +221,10 @@ class Emulator:
     def stats(self) -> dict:
         return httpx.get(f"{self.url}/_emulator/stats", timeout=10).json()
 
+    def provider_env(self) -> dict[str, str]:
+        """The variables that point the provider resources at this emulator."""
+        return {"PHRONESIS_PROVIDER_MODE": "emulator", "PHRONESIS_EMULATOR_URL": self.url}
+
     def rates(self) -> dict[str, float]:
         """The limits the emulator enforces, requests per second per bucket."""
         config = httpx.get(f"{self.url}/_emulator/config", timeout=10).json()
@@ -230,8 +242,7 @@ def run_env(emulator: Emulator, data_dir: Path) -> dict[str, str]:
     """The environment of a run process: emulator mode, the resources' published limits."""
     env = {
         **os.environ,
-        "PHRONESIS_PROVIDER_MODE": "emulator",
-        "PHRONESIS_EMULATOR_URL": emulator.url,
+        **emulator.provider_env(),
         "PHRONESIS_DATA_DIR": str(data_dir),
         "PHRONESIS_PROVIDER_RATE_LIMITS": CLIENT_RATE_LIMITS,
         "PYTHONPATH": str(REPO),

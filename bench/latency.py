@@ -135,8 +135,7 @@ def dev_stack(args: argparse.Namespace, folder: Path) -> Iterator[tuple[AppDatab
         env = {
             **os.environ,
             BULK_RUN_NICENESS_ENV: str(args.bulk_niceness),
-            "PHRONESIS_PROVIDER_MODE": "emulator",
-            "PHRONESIS_EMULATOR_URL": emulator.url,
+            **emulator.provider_env(),
             "PHRONESIS_PROVIDER_RATE_LIMITS": CLIENT_RATE_LIMITS,
             "PYTHONPATH": str(REPO),
             "DAGSTER_HOME": str(home),
