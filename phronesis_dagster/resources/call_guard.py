@@ -7,7 +7,8 @@ Every provider call, the HTTP ones (`ProviderResource._call`) and the anthropic 
    `CircuitOpenError` (recorded as `circuit_open`, no request made);
 2. each attempt (`ProviderCall.attempt`) starts its clock, and takes a slot of the shared rate
    limit of the endpoint's group at the moment its request goes on the wire (`on_wire`, called
-   by httpcore's `trace` hook once the connection is ready: each redirect hop takes one too);
+   by the transport's `trace` hook once the connection is ready: each redirect hop takes one
+   too);
 3. the request (the caller's: httpx with tenacity retries, or the SDK with its own);
 4. ONE write (`call_ledger.write_call`) when the call is decided: the deciding attempt's
    `api_usage` counts and `api_call_log` row, and the outcome in the breaker's window (or the
@@ -49,13 +50,11 @@ from phronesis_dagster.resources.errors import (
     RateLimitWaitExceeded,
 )
 from phronesis_dagster.resources.rate_limit import SharedRateLimiter
+from phronesis_dagster.resources.transport import SEND_HEADERS_EVENT
 
 # The call this thread (or asyncio task) is making: how the SDK's HTTP hooks, which only see a
 # request, find the call their attempt belongs to.
 _current: ContextVar[ProviderCall | None] = ContextVar("phronesis_provider_call", default=None)
-# httpcore's (and the SDK's httpcore2) trace event of a request's headers about to be written:
-# "http11.send_request_headers.started" (or "http2." with HTTP/2).
-SEND_HEADERS_EVENT = "send_request_headers.started"
 
 
 class ProviderCall:
@@ -80,9 +79,10 @@ class ProviderCall:
         self._latency_ms = None
 
     def on_wire(self, event: str, info: object) -> None:
-        """httpcore's `trace` hook (the request extension "trace", sync clients): take a slot
-        of the shared rate limit (may raise `RateLimitWaitExceeded`) just before the request's
-        headers are written, and restart the attempt's clock there.
+        """The transport's `trace` hook (the request extension "trace": `resources/transport.py`,
+        or httpcore's under a proxy, which names the event alike): take a slot of the shared
+        rate limit (may raise `RateLimitWaitExceeded`) just before the request's headers are
+        written, and restart the attempt's clock there.
 
         Why here and not before `client.request`: the slot is stamped when it is granted, the
         provider counts a request when it arrives, and opening a connection (TCP, and TLS with
@@ -92,7 +92,7 @@ class ProviderCall:
         250 ms margin: Exa and ContactOut answered 429 and SEC blocked "the IP". Taken after
         the connection is ready, the slot is what arrives. Every redirect hop is a request the
         provider counts, and each takes its own slot here."""
-        if event.endswith(SEND_HEADERS_EVENT):
+        if event == SEND_HEADERS_EVENT:
             self.guard.limiter(self.endpoint).acquire()
             self._started = time.perf_counter()
 

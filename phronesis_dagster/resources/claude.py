@@ -42,6 +42,7 @@ from phronesis_dagster.resources.http_client import (
     ProviderResource,
     RateLimit,
 )
+from phronesis_dagster.resources.transport import transport_for
 
 if TYPE_CHECKING:
     import anthropic
@@ -362,6 +363,7 @@ class ClaudeResource(ProviderResource, EnrichmentProvider):
         http = httpx2.Client(
             timeout=httpx2.Timeout(self.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
             verify=_sdk_ssl_context(),
+            transport=transport_for(httpx2, _sdk_ssl_context()),
             event_hooks={"request": [self._on_request], "response": [self._on_response]},
         )
         self._sdk = anthropic.Anthropic(

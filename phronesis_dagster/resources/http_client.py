@@ -55,6 +55,7 @@ from phronesis_dagster.resources.errors import (
     ProviderUnavailableError,
 )
 from phronesis_dagster.resources.rate_limit import SharedRateLimiter
+from phronesis_dagster.resources.transport import transport_for
 from phronesis_dagster.resources.usage import UsageTracker
 
 T = TypeVar("T")
@@ -299,6 +300,7 @@ class ProviderResource(dg.ConfigurableResource):
                     follow_redirects=True,
                     max_redirects=MAX_REDIRECTS,
                     verify=ssl_context(),
+                    transport=transport_for(httpx, ssl_context()),
                 )
                 # httpx has no option for its jar's type: its constructor wraps what it is given.
                 client._cookies = SetCookieCookies()  # noqa: SLF001

@@ -394,7 +394,7 @@ def test_a_batch_of_threads_shares_one_http_client(emu, rdb, monkeypatch):
 def test_every_provider_client_shares_one_tls_context(emu, rdb):
     """Loading the CA bundle is 20-40 ms of CPU: one context per process, not per client."""
     clients = [make(p, emu, rdb).http for p in PROVIDERS]
-    contexts = {id(c._transport._pool._ssl_context) for c in clients}
+    contexts = {id(c._transport.ssl_context) for c in clients}  # noqa: SLF001
     assert len(contexts) == 1
 
 
