@@ -9,7 +9,7 @@ request."""
 
 from __future__ import annotations
 
-import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -126,35 +126,68 @@ def run_calls(
     }
     out: dict[tuple[uuid.UUID, str], SourceOutcome] = {}
     pending: dict[Future[SourceOutcome], tuple[Provider, ProspectInput]] = {}
-    # Finished futures arrive here, each once. Not `concurrent.futures.wait(pending,
-    # FIRST_COMPLETED)`: that installs a waiter on every pending future at each call, so a
-    # batch of n calls cost O(n^2) on this thread (12 % of a 250-prospect run's CPU).
-    finished: queue.SimpleQueue[Future[SourceOutcome]] = queue.SimpleQueue()
+    # Each finished call is taken in by the pool thread that made it (`finished`, a done
+    # callback), not handed to this thread: a hand-off woke this thread once per call, and on a
+    # bulk run's mostly idle cores every such wake-up starts cold (bench/call_threads.py). The
+    # lock keeps `pending`, `out` and the follow-up's bookkeeping (`fn` is not thread-safe) one
+    # call at a time; `open_calls` counts the submitted calls not yet taken in, plus one held
+    # by this thread while it submits, so `all_done` cannot be set before the last submission.
+    lock = threading.Lock()
+    all_done = threading.Event()
+    errors: list[BaseException] = []
+    open_calls = 1
 
     def submit(provider: Provider, prospect: ProspectInput) -> None:
+        nonlocal open_calls
         future = pools[provider].submit(task, provider, prospect)
-        pending[future] = (provider, prospect)
-        future.add_done_callback(finished.put)
+        with lock:
+            pending[future] = (provider, prospect)
+            open_calls += 1
+        future.add_done_callback(finished)
 
-    try:
-        for provider, items in work.items():
-            for prospect in items:
-                submit(provider, prospect)
-        while pending:
-            fut = finished.get()
-            provider, prospect = pending.pop(fut)
-            outcome = fut.result()
-            out[(prospect.id, provider.SOURCE)] = outcome
+    def close_one() -> None:
+        nonlocal open_calls
+        with lock:
+            open_calls -= 1
+            if open_calls == 0:
+                all_done.set()
+
+    def finished(future: Future[SourceOutcome]) -> None:
+        try:
+            if errors or future.cancelled():
+                return
+            outcome = future.result()  # save_result's error, if any, ends the batch
+            with lock:
+                provider, prospect = pending.pop(future)
+                out[(prospect.id, provider.SOURCE)] = outcome
+                nxt = (
+                    follow_up[1](provider, prospect, outcome)
+                    if follow_up is not None and provider is not follow_up[0]
+                    else ()
+                )
             # The jobs' progress reads the prospect's id and name only: no contact data.
             progress.advance(
                 source=provider.SOURCE,
                 prospect={"id": prospect.id, "name": prospect.name},
                 outcome=outcome,
             )
-            if follow_up is not None and provider is not follow_up[0]:
-                for nxt in follow_up[1](provider, prospect, outcome):
-                    progress.extend(1)
-                    submit(follow_up[0], nxt)
+            for item in nxt:
+                progress.extend(1)
+                submit(follow_up[0], item)  # type: ignore[index]
+        except BaseException as exc:  # noqa: BLE001 - raised by run_calls, on its thread
+            errors.append(exc)
+            all_done.set()
+        finally:
+            close_one()
+
+    try:
+        for provider, items in work.items():
+            for prospect in items:
+                submit(provider, prospect)
+        close_one()  # this thread's own count: everything is submitted
+        all_done.wait()
+        if errors:
+            raise errors[0]
     finally:
         for pool in pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
