@@ -12,10 +12,13 @@ at the providers' published limits every call starts on a core that went idle, w
 function a request passes through costs several times what it costs in a loop. httpcore and h11
 were a third of a whole call's Python (cProfile of 300 Apollo calls: header validation with a
 regex per header, a state machine of events per request and per response, `enforce_bytes` and
-`trace` per step); measured with bench/call_cost.py against the emulator, a GET cost 0.45 ms
-of CPU through httpcore and 0.30 ms here in a loop, 1.14 ms and 0.90 ms after 50 ms idle.
-What is left is httpx's own client and the response parser, httptools (Node's llhttp in C, the
-parser uvicorn uses), so the Python per request is one `sendall` and a few `recv`s.
+`trace` per step). With this transport bench/call_cost.py's whole call (the five providers'
+mean, alternating runs on 2026-12-07) went from 2.05-2.07 to 1.52-1.79 ms in a loop and from
+2.90-2.93 to 2.32-2.41 ms after 50 ms idle. What is left of a request is httpx's own client
+and the response parser, httptools (Node's llhttp in C, the parser uvicorn uses): the Python
+per request is one `sendall` and a `recv` or two. No well-kept library sits at this seam with
+less per request: httpx's other transports are httpcore's, urllib3 parses headers with the
+`email` package, and pycurl would replace httpx's timeouts and errors rather than serve them.
 
 What it does, as httpcore does: HTTP/1.1 (no HTTP/2: the clients never enable it), a pool of
 idle keep-alive connections per origin (at most `MAX_IDLE_PER_ORIGIN`, dropped after
