@@ -9,6 +9,7 @@ request."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -125,11 +126,10 @@ def run_calls(
         p: ThreadPoolExecutor(max_workers=widths[p], thread_name_prefix=p.SOURCE) for p in providers
     }
     out: dict[tuple[uuid.UUID, str], SourceOutcome] = {}
-    pending: dict[Future[SourceOutcome], tuple[Provider, ProspectInput]] = {}
     # Each finished call is taken in by the pool thread that made it (`finished`, a done
     # callback), not handed to this thread: a hand-off woke this thread once per call, and on a
     # bulk run's mostly idle cores every such wake-up starts cold (bench/call_threads.py). The
-    # lock keeps `pending`, `out` and the follow-up's bookkeeping (`fn` is not thread-safe) one
+    # lock keeps `out` and the follow-up's bookkeeping (its function is not thread-safe) one
     # call at a time; `open_calls` counts the submitted calls not yet taken in, plus one held
     # by this thread while it submits, so `all_done` cannot be set before the last submission.
     lock = threading.Lock()
@@ -139,11 +139,10 @@ def run_calls(
 
     def submit(provider: Provider, prospect: ProspectInput) -> None:
         nonlocal open_calls
-        future = pools[provider].submit(task, provider, prospect)
         with lock:
-            pending[future] = (provider, prospect)
             open_calls += 1
-        future.add_done_callback(finished)
+        future = pools[provider].submit(task, provider, prospect)
+        future.add_done_callback(functools.partial(finished, provider, prospect))
 
     def close_one() -> None:
         nonlocal open_calls
@@ -152,18 +151,19 @@ def run_calls(
             if open_calls == 0:
                 all_done.set()
 
-    def finished(future: Future[SourceOutcome]) -> None:
+    def finished(
+        provider: Provider, prospect: ProspectInput, future: Future[SourceOutcome]
+    ) -> None:
         try:
             if errors or future.cancelled():
                 return
             outcome = future.result()  # save_result's error, if any, ends the batch
             with lock:
-                provider, prospect = pending.pop(future)
                 out[(prospect.id, provider.SOURCE)] = outcome
-                nxt = (
-                    follow_up[1](provider, prospect, outcome)
+                then = (
+                    [(follow_up[0], q) for q in follow_up[1](provider, prospect, outcome)]
                     if follow_up is not None and provider is not follow_up[0]
-                    else ()
+                    else []
                 )
             # The jobs' progress reads the prospect's id and name only: no contact data.
             progress.advance(
@@ -171,9 +171,9 @@ def run_calls(
                 prospect={"id": prospect.id, "name": prospect.name},
                 outcome=outcome,
             )
-            for item in nxt:
+            for nxt in then:
                 progress.extend(1)
-                submit(follow_up[0], item)  # type: ignore[index]
+                submit(*nxt)
         except BaseException as exc:  # noqa: BLE001 - raised by run_calls, on its thread
             errors.append(exc)
             all_done.set()
