@@ -267,8 +267,7 @@ class _Http11:
                 raise http.ReadError(str(exc), request=request) from exc
             if not data:
                 if answer.status and not answer.delimited():
-                    answer.complete = True  # a body that ends with the connection
-                    return answer, False
+                    return answer, False  # a body that ends with the connection
                 raise http.RemoteProtocolError(
                     "peer closed connection without sending complete message body"
                     if received
@@ -290,7 +289,8 @@ class _Http11:
 @cache
 def _transport_class(http: ModuleType) -> type:
     """The transport as a `BaseTransport` of `http` (httpx, or the SDK's httpx2: the same
-    API under another name, and each client checks its own)."""
+    API under another name): the type each module's client is declared to take, and the base's
+    context-manager methods."""
     return type("Http11Transport", (_Http11, http.BaseTransport), {"__module__": __name__})
 
 
