@@ -1,9 +1,10 @@
 """Client-side rate limit per provider, shared by every process, in the PostgreSQL app database.
 
-Each slot is one call of `phronesis_rate_limit_take(bucket, limit, window_ms)` (migration
-0006, `db/sql/migration_0006_rate_limit.sql`): under a per-bucket advisory lock it drops the
-grants that left the window, counts the rest and records a grant if there is room, or answers
-how long until there is. The grants live in the table `provider_rate_limit_grants`, so every
+Each slot is one call of `phronesis_rate_limit_ask(bucket, limit, window_ms)` (migration 0008,
+`db/sql/migration_0008_rate_limit_ask.sql`; 0006's `phronesis_rate_limit_take` before it): under
+a per-bucket advisory lock it drops the grants that left the window, counts the rest and records
+a grant if there is room, and answers how long until a slot frees (after a refusal, or after the
+grant that filled the window). The grants live in the table `provider_rate_limit_grants`, so every
 process and machine that points at the app database shares one budget per bucket.
 
 Why our own function and not pyrate-limiter's PostgreSQL bucket (used until 2026-12-03): an ask
@@ -62,16 +63,16 @@ WINDOW_MARGIN_MS = 150
 STALE_GRANT_SECONDS = WINDOW_MARGIN_MS / 2 / 1000
 # Consecutive lost bucket connections an acquire rides out before the error reaches the call.
 MAX_DROPPED_CONNECTIONS = 5
-_TAKE = "SELECT phronesis_rate_limit_take(%s, %s, %s)"
+_ASK = "SELECT granted, wait_ms FROM phronesis_rate_limit_ask(%s, %s, %s)"
 
-# One lock per (process, database, bucket, rate): the threads of a process take turns at a
-# bucket, so they contend only with other processes. It holds no state: the budget stays in the
-# table and every ask is decided by the database's clock.
-_attempt_locks: dict[tuple[int, str, str, int], threading.Lock] = {}
-# When the bucket last refused this process, it also said when a slot frees up; until then
-# the process's other threads sleep instead of asking again (each ask is a round trip: with
-# dozens of waiting threads per provider it was most of the limiter's cost). Only a hint: an
-# ask after it is still decided by the bucket.
+# One lock per (process, database, bucket, rate): the thread that holds it is the process's only
+# asker of the bucket, and the process's other threads that want a slot wait on the lock, so
+# they contend only with other processes. It holds no state: the budget stays in the table and
+# every grant is decided by the database's clock.
+_askers: dict[tuple[int, str, str, int], threading.Lock] = {}
+# When the bucket's last answer to this process said a slot frees up (after a refusal, or after
+# a grant that filled the window): the next asker sleeps until then instead of asking only to
+# be refused. Only a hint: the ask after it is still decided by the bucket.
 _not_before: dict[tuple[int, str, str, int], float] = {}
 _lock = threading.Lock()
 
@@ -116,76 +117,86 @@ class SharedRateLimiter:
         with call_connection(self.location):
             pass
 
-    def _ask(self) -> tuple[float, float]:
-        """One ask of the bucket: (0 = granted, else milliseconds until a slot frees up; the
-        seconds the ask took once it had a connection)."""
+    def _ask(self) -> tuple[bool, float, float]:
+        """One ask of the bucket: (granted, milliseconds until a slot frees - after a refusal,
+        or after a grant that filled the window; 0 = room now -, the seconds the ask took once
+        it had a connection)."""
         with call_connection(self.location) as conn:
             # Not counting the wait for a pooled connection (or opening one): the grant is
             # stamped by the database once the ask reaches it.
             asked = time.monotonic()
             row = conn.execute(
-                _TAKE, (self.provider, self.requests_per_second, self.window_ms)
+                _ASK, (self.provider, self.requests_per_second, self.window_ms)
             ).fetchone()
             took = time.monotonic() - asked
         assert row is not None
-        return float(row[0]), took
+        return bool(row[0]), float(row[1]), took
 
-    def _try_acquire(self) -> tuple[bool, float]:
-        """(True, 0) with a slot, else (False, seconds until the next attempt may succeed).
-        A slot whose ask took longer than `STALE_GRANT_SECONDS` is (False, 0): it stays spent
-        in the bucket (a conservative error) and the caller asks again."""
-        key = self._key
-        with _lock:
-            attempt_lock = _attempt_locks.setdefault(key, threading.Lock())
-        with attempt_lock:
-            not_before = _not_before.get(key, 0.0) - time.monotonic()
-            if not_before > 0:
-                return False, not_before
-            try:
-                wait_ms, took = self._ask()
-            except CONNECTION_ERRORS as exc:
-                # A dropped bucket connection (a failover, a DBA's kill) is discarded by the
-                # pool; the next attempt gets a fresh one. Not the call's failure.
-                self._dropped += 1
-                if self._dropped > MAX_DROPPED_CONNECTIONS:
-                    raise
-                logger.warning(
-                    "rate limiter %s: bucket connection lost (%s); trying again",
-                    self.provider,
-                    exc,
-                )
-                return False, BUFFER_MS / 1000
-            self._dropped = 0
-            if wait_ms <= 0:
-                if took > STALE_GRANT_SECONDS:
-                    self.stale_grants += 1
-                    logger.debug(
-                        "rate limiter %s: slot granted %.0f ms after the ask; taking another",
-                        self.provider,
-                        took * 1000,
-                    )
-                    return False, 0.0
-                return True, 0.0
-            wait = (wait_ms + BUFFER_MS) / 1000
-            _not_before[key] = time.monotonic() + wait
-            return False, wait
+    def _attempt(self, key: tuple[int, str, str, int]) -> bool:
+        """One ask, by the process's asker of the bucket: True = a slot to use. Leaves the
+        bucket's answer of when a slot frees in `_not_before`. A slot whose ask took longer than
+        `STALE_GRANT_SECONDS` is not used: it stays spent in the bucket (a conservative error)
+        and the caller asks again."""
+        try:
+            granted, wait_ms, took = self._ask()
+        except CONNECTION_ERRORS as exc:
+            # A dropped bucket connection (a failover, a DBA's kill) is discarded by the pool;
+            # the next attempt gets a fresh one. Not the call's failure.
+            self._dropped += 1
+            if self._dropped > MAX_DROPPED_CONNECTIONS:
+                raise
+            logger.warning(
+                "rate limiter %s: bucket connection lost (%s); trying again", self.provider, exc
+            )
+            _not_before[key] = time.monotonic() + BUFFER_MS / 1000
+            return False
+        self._dropped = 0
+        _not_before[key] = time.monotonic() + (wait_ms + BUFFER_MS) / 1000 if wait_ms > 0 else 0.0
+        if granted and took > STALE_GRANT_SECONDS:
+            self.stale_grants += 1
+            logger.debug(
+                "rate limiter %s: slot granted %.0f ms after the ask; taking another",
+                self.provider,
+                took * 1000,
+            )
+            return False
+        return granted
 
     def acquire(self) -> None:
-        """Wait for a slot; raise `RateLimitWaitExceeded` after `max_wait_seconds`.
+        """Wait for a slot; raise `RateLimitWaitExceeded` after `max_wait_seconds`, or at once
+        when the bucket says no slot frees up before then.
 
-        Each attempt is one ask of the bucket, decided and stamped by the database's clock when
-        it runs: a thread that wakes late asks late, and is counted then."""
+        The process's threads take turns as the bucket's asker (`_askers`); the asker sleeps
+        until the bucket's last answer said a slot frees, then asks: one ask per grant while
+        only this process waits, and no wake-up of every waiting thread each time a slot frees
+        (bench/call_threads.py: 17-28 voluntary context switches per request before). Each ask
+        is decided and stamped by the database's clock when it runs: a thread that wakes late
+        asks late, and is counted then."""
         deadline = time.monotonic() + self.max_wait_seconds
-        while True:
-            granted, wait = self._try_acquire()
-            if granted:
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RateLimitWaitExceeded(
-                    self.provider,
-                    f"no rate-limit slot within {self.max_wait_seconds:.0f} s "
-                    f"({self.requests_per_second} requests/s shared by all runs)",
-                )
-            # Jitter keeps the waiters of several processes from asking in lock step.
-            time.sleep(min(remaining, wait + random.uniform(0, BUFFER_MS) / 1000))
+        key = self._key
+        with _lock:
+            asker = _askers.setdefault(key, threading.Lock())
+        if not asker.acquire(timeout=self.max_wait_seconds):
+            raise self._exceeded()
+        try:
+            while True:
+                now = time.monotonic()
+                wait = _not_before.get(key, 0.0) - now
+                if wait > 0:
+                    if now + wait > deadline:
+                        raise self._exceeded()
+                    # Jitter keeps the askers of several processes from asking in lock step.
+                    time.sleep(wait + random.uniform(0, BUFFER_MS) / 1000)
+                if self._attempt(key):
+                    return
+                if time.monotonic() >= deadline:
+                    raise self._exceeded()
+        finally:
+            asker.release()
+
+    def _exceeded(self) -> RateLimitWaitExceeded:
+        return RateLimitWaitExceeded(
+            self.provider,
+            f"no rate-limit slot within {self.max_wait_seconds:.0f} s "
+            f"({self.requests_per_second} requests/s shared by all runs)",
+        )

@@ -78,19 +78,19 @@ def heal_after_first_failure(
     return seen
 
 
-def first_ask_answered_late(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def first_ask_answered_late(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Make the limiter's first ask of the bucket look as if the database had answered it
-    later than `STALE_GRANT_SECONDS` (the grant itself is real). Returns each ask's answer (0 =
-    granted, else the wait in ms), in order."""
+    later than `STALE_GRANT_SECONDS` (the grant itself is real). Returns whether each ask was
+    granted, in order."""
     real = SharedRateLimiter._ask
-    answers: list[float] = []
+    answers: list[bool] = []
 
-    def slow_first(self: SharedRateLimiter) -> tuple[float, float]:
-        wait_ms, took = real(self)
+    def slow_first(self: SharedRateLimiter) -> tuple[bool, float, float]:
+        granted, wait_ms, took = real(self)
         if not answers:
             took += STALE_GRANT_SECONDS + 0.05
-        answers.append(wait_ms)
-        return wait_ms, took
+        answers.append(granted)
+        return granted, wait_ms, took
 
     monkeypatch.setattr(SharedRateLimiter, "_ask", slow_first)
     return answers

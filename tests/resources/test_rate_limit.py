@@ -1,5 +1,5 @@
-"""The shared client-side rate limit holds across processes (`phronesis_rate_limit_take` in the
-PostgreSQL app database), waiting threads do not poll it, a slow ask's slot is not used, and a
+"""The shared client-side rate limit holds across processes (`phronesis_rate_limit_ask` in the
+PostgreSQL app database), waiting threads do not poll it (one ask per grant in one process), a slow ask's slot is not used, and a
 lost database connection neither fails the caller nor leaves the bucket unpruned.
 
 Every test needs PostgreSQL: the bucket lives only in the PostgreSQL app database."""
@@ -63,13 +63,15 @@ def test_the_bucket_is_the_postgresql_app_db_and_nothing_else(tmp_path):
         libpq_url(f"sqlite:///{tmp_path}/app.db")
 
 
-def _counting_asks(monkeypatch) -> list[float]:
-    asks: list[float] = []
+def _counting_asks(monkeypatch) -> list[bool]:
+    """Whether each ask of the bucket was granted, in order."""
+    asks: list[bool] = []
     real = SharedRateLimiter._ask
 
     def counting(self):  # noqa: ANN001, ANN202
-        asks.append(time.monotonic())
-        return real(self)
+        answer = real(self)
+        asks.append(answer[0])
+        return answer
 
     monkeypatch.setattr(SharedRateLimiter, "_ask", counting)
     return asks
@@ -84,9 +86,10 @@ def _grants(app_db, bucket: str) -> int:
 
 
 def test_waiting_threads_do_not_poll_the_bucket(pg_rdb, monkeypatch):
-    """16 threads of one process want 15 slots at 5/s: they wait about two windows, and the
-    bucket (a database round trip per ask) is asked little more than once per grant, not by
-    every thread on every wake-up. The grants still respect the limit."""
+    """16 threads of one process want 15 slots at 5/s: they wait about two windows, one thread
+    at a time asks the bucket (a database round trip per ask), and only when its last answer
+    said a slot frees: one ask per grant, not a refusal after each grant nor an ask by every
+    thread on every wake-up. The grants still respect the limit."""
     from concurrent.futures import ThreadPoolExecutor
 
     asks = _counting_asks(monkeypatch)
@@ -99,10 +102,10 @@ def test_waiting_threads_do_not_poll_the_bucket(pg_rdb, monkeypatch):
     with ThreadPoolExecutor(16) as pool:
         stamps = list(pool.map(one, range(15)))
     assert max_in_any_second(stamps) <= 5
-    # 15 grants need 15 asks and, while the window is full, one refused ask per process per
-    # slot freed: 17-19 measured with the bucket's exact wait (three runs). Without the shared
-    # hint each waiting thread asks on every wake-up: 30-38 measured with pyrate-limiter.
-    assert len(asks) <= 26, f"{len(asks)} bucket asks for 15 grants"
+    # 17-19 asks with a refusal after each grant that filled the window (0006's function);
+    # 30-38 with every waiting thread asking on its wake-up (pyrate-limiter).
+    assert asks.count(True) == 15
+    assert asks.count(False) <= 2, f"{asks.count(False)} refused asks for 15 grants"
 
 
 def test_a_slot_granted_long_after_the_ask_is_not_used(pg_rdb, monkeypatch):
@@ -112,21 +115,35 @@ def test_a_slot_granted_long_after_the_ask_is_not_used(pg_rdb, monkeypatch):
     asks = first_ask_answered_late(monkeypatch)
     limiter = SharedRateLimiter("exa", pg_rdb, 5)
     limiter.acquire()
-    assert asks == [0.0, 0.0]  # two slots granted, the first one not used
+    assert asks == [True, True]  # two slots granted, the first one not used
     assert limiter.stale_grants == 1
     assert _grants(pg_rdb, "exa") == 2  # the unused slot still counts against the limit
 
 
 def test_the_bucket_answers_how_long_until_a_slot_frees(pg_rdb):
-    """A full window is answered with the wait until its oldest grant leaves it, and the grants
-    are stamped by the database when they are decided."""
+    """The grant that fills the window, and a refusal, are answered with the wait until the
+    oldest grant leaves it; the grants are stamped by the database when they are decided."""
     limiter = SharedRateLimiter("contactout", pg_rdb, 2)
-    assert limiter._ask()[0] == 0.0
+    assert limiter._ask()[:2] == (True, 0.0)  # room left after it
     time.sleep(0.3)
-    assert limiter._ask()[0] == 0.0
-    wait_ms, _ = limiter._ask()  # full: the first grant leaves the window ~0.85 s from now
+    granted, wait_ms, _ = limiter._ask()  # fills the window: the first grant leaves ~0.85 s on
+    assert granted
+    assert limiter.window_ms - 300 - 150 < wait_ms <= limiter.window_ms - 300
+    granted, wait_ms, _ = limiter._ask()
+    assert not granted
     assert limiter.window_ms - 300 - 150 < wait_ms <= limiter.window_ms - 300
     assert _grants(pg_rdb, "contactout") == 2  # a refusal records nothing
+
+
+def test_a_wait_longer_than_the_budget_fails_at_once(pg_rdb):
+    """When the bucket says the next slot frees after the caller's maximum wait, acquire does
+    not sleep to the deadline first."""
+    limiter = SharedRateLimiter("apollo", pg_rdb, 1, max_wait_seconds=0.5)
+    limiter.acquire()
+    started = time.monotonic()
+    with pytest.raises(RateLimitWaitExceeded):
+        limiter.acquire()
+    assert time.monotonic() - started < 0.3
 
 
 def test_the_function_refuses_a_bucket_without_a_limit(pg_rdb):
@@ -135,6 +152,9 @@ def test_the_function_refuses_a_bucket_without_a_limit(pg_rdb):
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="a limit >= 1"):
         with psycopg.connect(libpq_url(pg_rdb.url), autocommit=True) as conn:
             conn.execute("SELECT phronesis_rate_limit_take('exa', 0, 1150)")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="a limit >= 1"):
+        with psycopg.connect(libpq_url(pg_rdb.url), autocommit=True) as conn:
+            conn.execute("SELECT * FROM phronesis_rate_limit_ask('exa', 1, 0)")
     assert _grants(pg_rdb, "exa") == 0
 
 
