@@ -1,6 +1,7 @@
 """The shared client-side rate limit holds across processes (`phronesis_rate_limit_ask` in the
-PostgreSQL app database), waiting threads do not poll it (one ask per grant in one process), a slow ask's slot is not used, and a
-lost database connection neither fails the caller nor leaves the bucket unpruned.
+PostgreSQL app database), waiting threads do not poll it (one ask per grant in one process), a
+slow ask's slot is not used, and a lost database connection neither fails the caller nor leaves
+the bucket unpruned.
 
 Every test needs PostgreSQL: the bucket lives only in the PostgreSQL app database."""
 
