@@ -1,6 +1,6 @@
 """The statements every provider call runs, on direct psycopg connections.
 
-A provider call runs three statements: its rate-limit slot (`phronesis_rate_limit_take`), its
+A provider call runs three statements: its rate-limit slot (`phronesis_rate_limit_ask`), its
 call record (usage, call log and breaker count: `db/sql/provider_call_record.sql`) and its
 stored outcome (the result row and the prospect's column: `enrichment.store.save_result`). They
 run here, not through the SQLAlchemy engine of `db/engine.py`, because the engine's way cost
