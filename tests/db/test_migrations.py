@@ -162,3 +162,37 @@ def test_the_rate_limit_migration_drops_pyrate_limiters_leftover_buckets(empty_p
     with engine.connect() as conn:
         granted = conn.exec_driver_sql("SELECT phronesis_rate_limit_take('exa', 1, 1150)")
         assert granted.scalar_one() == 0
+
+
+def test_the_release_befores_rate_limit_function_shares_the_bucket(empty_postgres_url):
+    """During a rolling deploy a process of the release before still calls 0006's
+    `phronesis_rate_limit_take`: after 0008 it answers from the same grants as
+    `phronesis_rate_limit_ask`, and a downgrade to 0007 leaves it working on its own."""
+    migrate.upgrade(empty_postgres_url)
+    engine = engine_for(empty_postgres_url)
+
+    def take() -> float:
+        with engine.begin() as conn:  # the grant is committed
+            return conn.exec_driver_sql(
+                "SELECT phronesis_rate_limit_take('exa', 2, 1150)"
+            ).scalar_one()
+
+    def ask() -> tuple[bool, float]:
+        with engine.begin() as conn:  # the grant is committed
+            row = conn.exec_driver_sql(
+                "SELECT granted, wait_ms FROM phronesis_rate_limit_ask('exa', 2, 1150)"
+            ).one()
+            return row.granted, row.wait_ms
+
+    assert take() == 0
+    granted, wait_ms = ask()  # the second of two: fills the window
+    assert granted and 0 < wait_ms <= 1150
+    assert 0 < take() <= 1150  # refused: the old release sees the new one's grant
+
+    migrate.downgrade(empty_postgres_url, "0007_request_notify")
+    engine.dispose()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM provider_rate_limit_grants")
+    assert take() == 0
+    with pytest.raises(sa.exc.ProgrammingError, match="phronesis_rate_limit_ask"):
+        ask()

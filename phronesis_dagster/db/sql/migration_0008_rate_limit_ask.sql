@@ -12,8 +12,9 @@
 --
 -- granted = true: the slot is recorded; wait_ms = milliseconds until another slot frees (0:
 -- there is room now). granted = false: nothing recorded; wait_ms = milliseconds until the
--- oldest grant that keeps the window full leaves it. The 0006 function stays for processes of
--- the release before (a rolling deploy); both read and write the same grants.
+-- oldest grant that keeps the window full leaves it. 0006's function stays, for processes of
+-- the release before (a rolling deploy), and is redefined below as this one's answer in its
+-- own terms, so one body decides every grant.
 
 CREATE OR REPLACE FUNCTION phronesis_rate_limit_ask(
     p_bucket TEXT,
@@ -59,4 +60,16 @@ BEGIN
         LIMIT 1;
     wait_ms := GREATEST(extract(epoch FROM (v_frees + v_window - v_now)) * 1000, 1);
 END
+$$;
+
+-- 0006's contract: 0 = granted, else the milliseconds until a slot frees.
+CREATE OR REPLACE FUNCTION phronesis_rate_limit_take(
+    p_bucket TEXT,
+    p_limit INTEGER,
+    p_window_ms INTEGER
+) RETURNS DOUBLE PRECISION
+LANGUAGE sql
+AS $$
+    SELECT CASE WHEN granted THEN 0 ELSE wait_ms END
+    FROM phronesis_rate_limit_ask(p_bucket, p_limit, p_window_ms)
 $$;

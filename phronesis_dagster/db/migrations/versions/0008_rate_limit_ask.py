@@ -4,7 +4,8 @@
 decides a slot as 0006's `phronesis_rate_limit_take` does and, with a grant that filled the
 window, says how long until the next slot frees, so that a process's next waiting thread sleeps
 until then instead of asking to be refused. 0006's function stays (a process of the release
-before may still call it during a deploy); both share `provider_rate_limit_grants`.
+before may still call it during a deploy), redefined as the new one's answer in 0006's terms;
+a downgrade puts 0006's own body back.
 
 Revision ID: 0008_rate_limit_ask
 Revises: 0007_request_notify
@@ -28,4 +29,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    execute_script(op.get_bind(), "migration_0006_rate_limit")  # idempotent: its own take
     op.execute("DROP FUNCTION IF EXISTS phronesis_rate_limit_ask(TEXT, INTEGER, INTEGER)")
